@@ -1,0 +1,121 @@
+"""The medcam error tree.
+
+Every failure medcam can diagnose is raised as a subclass of :class:`MedcamError`.
+Messages say what was wrong and which rule applies; they never quote attribute
+values that could be patient data (UIDs and counts are fine, names, IDs and dates
+are not).
+
+::
+
+    MedcamError
+    ├── SeriesError
+    │   ├── NotDicomError
+    │   ├── NoImageSeriesError
+    │   ├── UnsupportedTransferSyntaxError
+    │   ├── PixelDataError
+    │   ├── NotAVolumeError(reason)
+    │   └── LimitExceededError
+    ├── ModelError
+    │   ├── WeightsMismatchError
+    │   └── TargetLayerError
+    ├── CamError
+    ├── ExportError
+    └── PushError
+        ├── TransientPushError
+        └── PermanentPushError
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CamError",
+    "ExportError",
+    "LimitExceededError",
+    "MedcamError",
+    "ModelError",
+    "NoImageSeriesError",
+    "NotAVolumeError",
+    "NotDicomError",
+    "PermanentPushError",
+    "PixelDataError",
+    "PushError",
+    "SeriesError",
+    "TargetLayerError",
+    "TransientPushError",
+    "UnsupportedTransferSyntaxError",
+    "WeightsMismatchError",
+]
+
+
+class MedcamError(Exception):
+    """Root of every error medcam raises on purpose."""
+
+
+class SeriesError(MedcamError):
+    """A DICOM input could not be turned into a series."""
+
+
+class NotDicomError(SeriesError):
+    """A path is missing or a file is not a readable DICOM object."""
+
+
+class NoImageSeriesError(SeriesError):
+    """The input holds no image series (only non-image objects, or nothing)."""
+
+
+class UnsupportedTransferSyntaxError(SeriesError):
+    """The pixel data is encoded in a transfer syntax no installed decoder handles."""
+
+
+class PixelDataError(SeriesError):
+    """Pixel data is missing, truncated or inconsistent with the image header."""
+
+
+class LimitExceededError(SeriesError):
+    """The input declares more data than medcam is configured to accept."""
+
+
+class NotAVolumeError(SeriesError):
+    """The slices of a series do not form a regular volume.
+
+    Args:
+        reason: a short machine-readable code, e.g. ``"duplicate_position"``.
+        detail: a human sentence (no patient data).
+    """
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"series is not a regular volume ({reason}): {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class ModelError(MedcamError):
+    """A model spec, checkpoint or network could not be loaded or run."""
+
+
+class WeightsMismatchError(ModelError):
+    """The weights file does not have the sha256 the model spec declares."""
+
+
+class TargetLayerError(ModelError):
+    """The requested CAM target layer does not exist or cannot be hooked."""
+
+
+class CamError(MedcamError):
+    """A CAM method could not be computed for this model and input."""
+
+
+class ExportError(MedcamError):
+    """A DICOM output object could not be built or written."""
+
+
+class PushError(MedcamError):
+    """Sending results to a PACS failed."""
+
+
+class TransientPushError(PushError):
+    """A push failed in a way that may succeed when retried."""
+
+
+class PermanentPushError(PushError):
+    """A push failed in a way that retrying cannot fix."""
