@@ -36,6 +36,7 @@ class Series:
         window: default (centre, width) from the source, if it has one.
         has_patient_geometry: False for projection images (DX/CR/MG) whose grid
             is not placed in patient space by Image Position/Orientation.
+
     """
 
     array: NDArray[np.float32]

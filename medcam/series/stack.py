@@ -1,0 +1,246 @@
+"""Decide whether the frames of a series form a regular volume, and place it in LPS.
+
+Slices are sorted by the projection of Image Position (Patient) on the slice
+normal ``n = row cosine x column cosine`` (never by file name, Instance Number or
+Slice Location), ascending. The volume's geometry is then:
+
+* origin: the Image Position (Patient) of the first sorted slice;
+* direction columns: ``(n, column cosine IOP[3:6], row cosine IOP[0:3])`` for the
+  (slice, row, column) axes, after re-orthonormalising the cosines;
+* spacing: (mean of the consecutive projected gaps, Pixel Spacing[0] between rows,
+  Pixel Spacing[1] between columns). For one slice the slice spacing is Spacing
+  Between Slices, else Slice Thickness, else 1.0.
+
+Every check that fails raises :class:`~medcam.errors.NotAVolumeError` with a
+reason code; no slice is ever dropped. Tolerances are the module constants below.
+
+A single frame with neither Image Position nor Image Orientation (Patient) is a
+projection image (DX, CR, MG, XA, US, SC, ...): it gets ``has_patient_geometry =
+False``, origin ``(0, 0, 0)``, the placeholder direction :data:`PROJECTION_DIRECTION`
+(that of an axial slice: columns along +x, rows along +y, slice along +z; not a
+patient orientation), slice spacing 1.0, and the in-plane spacing of Pixel Spacing,
+else Imager Pixel Spacing, else 1.0 mm (logged as a warning).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from pydicom.dataset import Dataset
+
+from medcam.errors import NotAVolumeError
+from medcam.geometry import Geometry
+from medcam.series._frames import FrameInfo, SliceRef, frames_of
+from medcam.series._pydicom import BadValueError, get_floats
+
+__all__ = [
+    "DUPLICATE_POSITION_TOLERANCE_MM",
+    "ORIENTATION_TOLERANCE",
+    "ORTHONORMAL_INPUT_TOLERANCE",
+    "PERPENDICULAR_TOLERANCE_MM",
+    "PERPENDICULAR_TOLERANCE_RELATIVE",
+    "PIXEL_SPACING_RELATIVE_TOLERANCE",
+    "PROJECTION_DIRECTION",
+    "SPACING_RELATIVE_TOLERANCE",
+    "SliceRef",
+    "VolumePlan",
+    "plan_volume",
+]
+
+_LOG = logging.getLogger(__name__)
+
+#: Each consecutive projected gap must be within this fraction of the mean gap.
+SPACING_RELATIVE_TOLERANCE = 1e-2
+#: Largest in-plane drift (mm) of a slice position from the line through the first
+#: position along the normal is this plus the relative term below (catches tilt).
+PERPENDICULAR_TOLERANCE_MM = 1e-2
+#: Relative part of the in-plane drift tolerance, per mm travelled along the normal.
+PERPENDICULAR_TOLERANCE_RELATIVE = 1e-3
+#: Largest difference between any Image Orientation (Patient) value and the first slice's.
+ORIENTATION_TOLERANCE = 1e-4
+#: Largest |norm - 1| of a direction cosine and |row . column| accepted before the
+#: cosines are re-orthonormalised.
+ORTHONORMAL_INPUT_TOLERANCE = 1e-3
+#: Largest relative difference between the Pixel Spacing values of two slices.
+PIXEL_SPACING_RELATIVE_TOLERANCE = 1e-4
+#: Placeholder direction of projection images (columns: slice, row, column axes), that
+#: of an axial DICOM slice: row cosine (1, 0, 0) for the column axis, column cosine
+#: (0, 1, 0) for the row axis, and their cross product (0, 0, 1) for the slice axis.
+PROJECTION_DIRECTION: tuple[float, ...] = (0.0, 0.0, 1.0,
+                                           0.0, 1.0, 0.0,
+                                           1.0, 0.0, 0.0)
+#: Consecutive projected gaps below this (mm) mean two slices share a position.
+DUPLICATE_POSITION_TOLERANCE_MM = 1e-3
+
+
+@dataclass(frozen=True)
+class VolumePlan:
+    """The slices of a series in physical order and the grid they form.
+
+    Args:
+        geometry: the volume's grid in LPS (or a placeholder for projections).
+        slices: the source of each slice, in slice order.
+        has_patient_geometry: False for a projection image without Image
+            Position/Orientation (Patient).
+
+    """
+
+    geometry: Geometry
+    slices: tuple[SliceRef, ...]
+    has_patient_geometry: bool
+
+
+def _pixel_spacing(frames: Sequence[FrameInfo]) -> tuple[float, float]:
+    first = frames[0].pixel_spacing
+    if any(f.pixel_spacing is None for f in frames) or first is None:
+        raise NotAVolumeError("missing_pixel_spacing",
+                              "Pixel Spacing is missing from a slice with a patient position")
+    values = np.asarray([f.pixel_spacing for f in frames], dtype=float)
+    if not np.isfinite(values).all() or (values <= 0).any():
+        raise NotAVolumeError("bad_pixel_spacing",
+                              "Pixel Spacing must be two positive finite numbers")
+    if (np.abs(values - values[0]) > PIXEL_SPACING_RELATIVE_TOLERANCE * values[0]).any():
+        raise NotAVolumeError("mixed_spacing", "slices have different Pixel Spacing")
+    return float(first[0]), float(first[1])
+
+
+def _cosines(frames: Sequence[FrameInfo]) -> tuple[NDArray[np.float64], ...]:
+    if any(f.orientation is None for f in frames):
+        raise NotAVolumeError("missing_orientation",
+                              "a slice has no Image Orientation (Patient)")
+    values = np.asarray([f.orientation for f in frames], dtype=float)
+    if not np.isfinite(values).all():
+        raise NotAVolumeError("invalid_orientation",
+                              "Image Orientation (Patient) holds non-finite values")
+    row, col = values[0, :3], values[0, 3:]
+    if (abs(np.linalg.norm(row) - 1) > ORTHONORMAL_INPUT_TOLERANCE
+            or abs(np.linalg.norm(col) - 1) > ORTHONORMAL_INPUT_TOLERANCE
+            or abs(row @ col) > ORTHONORMAL_INPUT_TOLERANCE):
+        raise NotAVolumeError(
+            "non_orthonormal_orientation",
+            f"Image Orientation (Patient) cosines are not orthonormal within "
+            f"{ORTHONORMAL_INPUT_TOLERANCE}")
+    if (np.abs(values - values[0]) > ORIENTATION_TOLERANCE).any():
+        raise NotAVolumeError("mixed_orientation",
+                              f"slices differ in Image Orientation (Patient) by more than "
+                              f"{ORIENTATION_TOLERANCE}")
+    row = row / np.linalg.norm(row)
+    col = col - (col @ row) * row
+    col = col / np.linalg.norm(col)
+    return np.cross(row, col), col, row
+
+
+def _positions(frames: Sequence[FrameInfo]) -> NDArray[np.float64]:
+    if any(f.position is None for f in frames):
+        raise NotAVolumeError("missing_position", "a slice has no Image Position (Patient)")
+    positions = np.asarray([f.position for f in frames], dtype=float)
+    if not np.isfinite(positions).all():
+        raise NotAVolumeError("invalid_position",
+                              "Image Position (Patient) holds non-finite values")
+    return positions
+
+
+def _check_stack(positions: NDArray[np.float64], normal: NDArray[np.float64]) -> float:
+    """Check sorted positions along ``normal``; return the mean slice spacing."""
+    along = positions @ normal
+    gaps = np.diff(along)
+    if (gaps < DUPLICATE_POSITION_TOLERANCE_MM).any():
+        k = int(np.argmin(gaps))
+        raise NotAVolumeError(
+            "duplicate_position",
+            f"slices {k} and {k + 1} (in slice order) lie on the same plane; a series with "
+            "several images per position (time points, echoes, ...) is not one volume")
+    offsets = positions - positions[0]
+    travelled = offsets @ normal
+    drift = np.linalg.norm(offsets - np.outer(travelled, normal), axis=1)
+    allowed = PERPENDICULAR_TOLERANCE_MM + PERPENDICULAR_TOLERANCE_RELATIVE * np.abs(travelled)
+    if (drift > allowed).any():
+        k = int(np.argmax(drift - allowed))
+        raise NotAVolumeError(
+            "gantry_tilt",
+            f"slice positions drift {drift[k]:.3f} mm in-plane from the slice normal by "
+            f"slice {k} (tolerance {allowed[k]:.3f} mm): gantry tilt or sheared stack")
+    mean_gap = float((along[-1] - along[0]) / (len(along) - 1))
+    deviation = np.abs(gaps - mean_gap)
+    if (deviation > SPACING_RELATIVE_TOLERANCE * mean_gap).any():
+        k = int(np.argmax(deviation))
+        raise NotAVolumeError(
+            "irregular_spacing",
+            f"the gap after slice {k} is {gaps[k]:.4f} mm, the mean gap {mean_gap:.4f} mm "
+            f"(tolerance {SPACING_RELATIVE_TOLERANCE:.0%}); missing or misplaced slices")
+    return mean_gap
+
+
+def _projection_plan(ds: Dataset, frame: FrameInfo) -> VolumePlan:
+    spacing: tuple[float, ...] | None = None
+    for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
+        try:
+            spacing = get_floats(ds, keyword, 2)
+        except BadValueError as exc:
+            raise NotAVolumeError("bad_pixel_spacing", f"{keyword} is malformed") from exc
+        if spacing is not None:
+            if not np.isfinite(spacing).all() or min(spacing) <= 0:
+                raise NotAVolumeError("bad_pixel_spacing",
+                                      f"{keyword} must be two positive finite numbers")
+            break
+    if spacing is None:
+        _LOG.warning("image has neither Pixel Spacing nor Imager Pixel Spacing; "
+                     "assuming 1.0 mm pixels")
+        spacing = (1.0, 1.0)
+    geometry = Geometry((1, frame.rows, frame.columns), (1.0, spacing[0], spacing[1]),
+                        (0.0, 0.0, 0.0),
+                        PROJECTION_DIRECTION, None)
+    return VolumePlan(geometry, (frame.ref,), has_patient_geometry=False)
+
+
+def _frame_of_reference_uid(datasets: Sequence[Dataset]) -> str | None:
+    uids = {str(ds.get("FrameOfReferenceUID", "") or "") for ds in datasets}
+    if len(uids) > 1:
+        raise NotAVolumeError("mixed_frame_of_reference",
+                              "slices belong to different Frames of Reference")
+    uid = uids.pop() if uids else ""
+    return uid or None
+
+
+def plan_volume(datasets: Sequence[Dataset]) -> VolumePlan:
+    """Sort the frames of a series into a volume and compute its geometry.
+
+    Args:
+        datasets: the headers of the series' instances (one per SOP Instance).
+
+    Returns:
+        The slice order and the volume geometry.
+
+    Raises:
+        NotAVolumeError: the frames do not form a regular volume (see the reason).
+        PixelDataError: Rows, Columns or Number of Frames are invalid.
+
+    """
+    if not datasets:
+        raise NotAVolumeError("empty", "the series holds no instance")
+    frames = [f for i, ds in enumerate(datasets) for f in frames_of(i, ds)]
+    if len({(f.rows, f.columns) for f in frames}) > 1:
+        raise NotAVolumeError("mixed_size", "slices have different Rows or Columns")
+    if len(frames) == 1 and frames[0].position is None and frames[0].orientation is None:
+        return _projection_plan(datasets[0], frames[0])
+    normal, col, row = _cosines(frames)
+    positions = _positions(frames)
+    pixel_spacing = _pixel_spacing(frames)
+    order = np.argsort(positions @ normal, kind="stable")
+    positions = positions[order]
+    if len(frames) > 1:
+        slice_spacing = _check_stack(positions, normal)
+    else:
+        slice_spacing = frames[0].slice_spacing or 1.0
+    geometry = Geometry(
+        shape=(len(frames), frames[0].rows, frames[0].columns),
+        spacing=(slice_spacing, pixel_spacing[0], pixel_spacing[1]),
+        origin=tuple(positions[0]),
+        direction=tuple(np.column_stack([normal, col, row]).ravel()),
+        frame_of_reference_uid=_frame_of_reference_uid(datasets),
+    )
+    return VolumePlan(geometry, tuple(frames[int(k)].ref for k in order), True)
