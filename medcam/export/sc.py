@@ -1,0 +1,259 @@
+r"""Secondary Capture export: one burned-in RGB heatmap instance per source slice.
+
+The series is the universal fallback of PEERS_AND_STANDARDS §5.3: it displays in
+any PACS. Conventions (checklist §5.4):
+
+* SOP Class Secondary Capture Image Storage; a new series in the source study;
+  patient, study and character-set attributes copied element by element from the
+  source header, so names keep their exact bytes;
+* ImageType ``DERIVED\SECONDARY``, Conversion Type ``WSD``, Burned In Annotation
+  ``NO`` (the banner and legend hold no patient data), Modality copied from the
+  source (PS3.3 C.8.6.1: "source equipment for the image"), ``OT`` if it has none;
+* each instance names its source in Source Image Sequence (with Referenced Frame
+  Number for multi-frame sources) and describes model, method, class, probability
+  and the per-volume scale in Derivation Description; Derivation Code Sequence
+  carries the method's CID 217 "Visual Explanation" concept where one applies;
+* Image Position/Orientation (Patient), Frame of Reference UID and Slice Location
+  are added when the source has patient geometry, so viewers can sync scrolling
+  (not in the SC IOD; dciodvfy warnings allow-listed in the tests);
+* UIDs derive from source, model, method and class (:mod:`medcam.export.uids`),
+  dates from :attr:`HeatmapInfo.created` or the source: identical input gives
+  byte-identical files, and a re-send replaces the earlier series;
+* files ``IM000001.dcm``... in Explicit VR Little Endian, published atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from io import BytesIO
+from pathlib import Path
+
+import numpy as np
+from highdicom.sc import SCImage
+from numpy.typing import NDArray
+from pydicom import dcmwrite
+from pydicom.dataset import Dataset
+from pydicom.uid import ExplicitVRLittleEndian
+from pydicom.valuerep import format_number_as_ds
+
+from medcam import __version__
+from medcam.errors import ExportError
+from medcam.export._atomic import atomic_directory, write_synced
+from medcam.export._dicom import SOURCE_PURPOSE, code_item, copy_context, method_code, raw_text
+from medcam.export.render import render_frame, upscale_factor, volume_window
+from medcam.export.types import BANNER, ExportedInstance, HeatmapInfo
+from medcam.export.uids import derive_uid
+from medcam.series.types import Series
+
+__all__ = ["SERIES_NUMBER_OFFSET", "method_code", "write_secondary_capture"]
+
+#: Series Number of the export = source Series Number + this offset.
+SERIES_NUMBER_OFFSET = 1000
+_MANUFACTURER = "medcam"
+_DA_RE = re.compile(r"\d{8}")
+_TM_RE = re.compile(r"\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?")
+
+
+def _check_cam(series: Series, cam: NDArray[np.floating]) -> NDArray[np.float32]:
+    heat = np.asarray(cam)
+    if heat.shape != series.array.shape:
+        raise ExportError(f"heatmap shape {heat.shape} differs from series {series.array.shape}")
+    if not np.issubdtype(heat.dtype, np.floating) or not np.isfinite(heat).all():
+        raise ExportError("heatmap must hold finite floating-point values")
+    if heat.min() < 0.0 or heat.max() > 1.0:
+        raise ExportError("heatmap must be normalised per volume to [0, 1]")
+    return heat.astype(np.float32, copy=False)
+
+
+def _ds(value: float) -> str:
+    return format_number_as_ds(float(value))
+
+
+def _orientation_letters(vector: NDArray[np.float64]) -> str:
+    """PatientOrientation letters of a direction (PS3.3 C.7.6.1.1.1), major first."""
+    letters = []
+    for axis in np.argsort(-np.abs(vector), kind="stable"):
+        if abs(vector[axis]) > 1e-3:
+            letters.append(("RL", "AP", "FH")[axis][int(vector[axis] > 0)])
+    return "".join(letters)
+
+
+def _timestamp(info: HeatmapInfo, header: Dataset) -> tuple[str, str] | None:
+    """(DA, TM) of the export: ``info.created``, else the source's Content or Study date.
+
+    Source values are used only when well formed; a missing or malformed time is
+    left out (empty string).
+    """
+    if info.created is not None:
+        return info.created.strftime("%Y%m%d"), info.created.strftime("%H%M%S")
+    for date_kw, time_kw in (("ContentDate", "ContentTime"), ("StudyDate", "StudyTime")):
+        date, time = raw_text(header, date_kw), raw_text(header, time_kw)
+        if _DA_RE.fullmatch(date):
+            return date, time if _TM_RE.fullmatch(time) else ""
+    return None
+
+
+def _series_number(header: Dataset) -> int:
+    try:
+        number = int(header.get("SeriesNumber") or 0)
+    except (TypeError, ValueError):
+        number = 0
+    return (number if 0 <= number < 2**31 - 1 - SERIES_NUMBER_OFFSET else 0) + SERIES_NUMBER_OFFSET
+
+
+def _identity(series: Series, info: HeatmapInfo) -> tuple[str, ...]:
+    return (series.series_instance_uid, info.model_name, info.model_version,
+            info.model_sha256, info.method, info.target_class)
+
+
+def _set_dates(ds: Dataset, stamp: tuple[str, str] | None) -> None:
+    pairs = (("ContentDate", "ContentTime"), ("InstanceCreationDate", "InstanceCreationTime"),
+             ("DateOfSecondaryCapture", "TimeOfSecondaryCapture"), ("SeriesDate", "SeriesTime"))
+    for date_kw, time_kw in pairs:
+        for kw in (date_kw, time_kw):
+            if kw in ds:
+                del ds[kw]
+        if stamp is not None:
+            setattr(ds, date_kw, stamp[0])
+            if stamp[1]:
+                setattr(ds, time_kw, stamp[1])
+
+
+def _set_contribution_time(ds: Dataset, stamp: tuple[str, str] | None) -> None:
+    """Replace the wall-clock time highdicom records for its own contribution."""
+    for item in ds.get("ContributingEquipmentSequence", ()):
+        if "ContributionDateTime" in item:
+            del item.ContributionDateTime
+        if stamp is not None:
+            item.ContributionDateTime = stamp[0] + stamp[1]
+
+
+def _add_geometry(ds: Dataset, series: Series, k: int, factor: int) -> None:
+    """Pixel Spacing, Patient Orientation and (for 3-D sources) the image plane."""
+    header = series.headers[k]
+    if series.has_patient_geometry:
+        geo = series.geometry
+        shift = -0.5 + 0.5 / factor  # centre of the first enlarged pixel, in source pixels
+        ds.ImagePositionPatient = [_ds(v) for v in geo.index_to_lps((k, shift, shift))]
+        row_dir, col_dir = geo.direction_matrix[:, 2], geo.direction_matrix[:, 1]
+        ds.ImageOrientationPatient = [_ds(v) for v in (*row_dir, *col_dir)]
+        ds.PixelSpacing = [_ds(geo.spacing[1] / factor), _ds(geo.spacing[2] / factor)]
+        ds.PatientOrientation = [_orientation_letters(row_dir), _orientation_letters(col_dir)]
+        for_uid = geo.frame_of_reference_uid or header.get("FrameOfReferenceUID")
+        if for_uid:
+            ds.FrameOfReferenceUID = for_uid
+        if header.get("SliceLocation") is not None and series.frame_numbers[k] is None:
+            ds.SliceLocation = header.SliceLocation
+        return
+    try:
+        spacing = [float(v) for v in header.get("PixelSpacing") or ()]
+    except (TypeError, ValueError):
+        spacing = []  # a malformed optional attribute is dropped, not fatal
+    if len(spacing) == 2 and all(math.isfinite(v) and v > 0 for v in spacing):
+        ds.PixelSpacing = [_ds(v / factor) for v in spacing]
+    orientation = header.get("PatientOrientation")
+    ds.PatientOrientation = list(orientation) if orientation and len(orientation) == 2 else None
+
+
+def _build(series: Series, info: HeatmapInfo, frame: NDArray[np.uint8], k: int,
+           factor: int, stamp: tuple[str, str] | None) -> Dataset:
+    """Build the Secondary Capture dataset of slice ``k``."""
+    header = series.headers[k]
+    source_uid, frame_number = series.sop_instance_uids[k], series.frame_numbers[k]
+    ds = SCImage(
+        pixel_array=frame, photometric_interpretation="RGB", bits_allocated=8,
+        coordinate_system="PATIENT", study_instance_uid=series.study_instance_uid,
+        series_instance_uid=derive_uid("sc-series", *_identity(series, info)),
+        series_number=_series_number(series.headers[0]),
+        sop_instance_uid=derive_uid("sc-instance", *_identity(series, info), source_uid,
+                                    str(frame_number or 0)),
+        instance_number=k + 1, manufacturer=_MANUFACTURER,
+        patient_orientation=("L", "P"),  # replaced by _add_geometry
+        transfer_syntax_uid=ExplicitVRLittleEndian,
+        series_description=info.series_description,
+        manufacturer_model_name=_MANUFACTURER,
+        software_versions=f"{_MANUFACTURER} {info.software_version}",
+        content_date="19000101", content_time="000000",  # replaced by _set_dates
+    )
+    ds.file_meta.ImplementationClassUID = derive_uid("medcam-implementation", __version__)
+    ds.file_meta.ImplementationVersionName = f"MEDCAM_{__version__}"[:16]
+    copy_context(ds, header)
+    ds.Modality = series.modality or "OT"
+    ds.ImageType = ["DERIVED", "SECONDARY"]
+    ds.ConversionType = "WSD"
+    ds.BurnedInAnnotation = "NO"
+    ds.ImageComments = BANNER
+    ds.DerivationDescription = info.derivation_description
+    item = Dataset()
+    item.ReferencedSOPClassUID = header.get("SOPClassUID") or series.sop_class_uid
+    item.ReferencedSOPInstanceUID = source_uid
+    if frame_number is not None:
+        item.ReferencedFrameNumber = frame_number
+    item.PurposeOfReferenceCodeSequence = [code_item(SOURCE_PURPOSE)]
+    ds.SourceImageSequence = [item]
+    laterality = header.get("Laterality") or header.get("ImageLaterality")
+    ds.Laterality = laterality if laterality in ("L", "R") else None  # Type 2C
+    code = method_code(info.method)
+    if code is not None:
+        ds.DerivationCodeSequence = [code_item(code)]
+    if header.get("LossyImageCompression") == "01":
+        ds.LossyImageCompression = "01"
+    _add_geometry(ds, series, k, factor)
+    _set_dates(ds, stamp)
+    _set_contribution_time(ds, stamp)
+    return ds
+
+
+def write_secondary_capture(series: Series, cam: NDArray[np.floating], info: HeatmapInfo,
+                            out_dir: Path) -> tuple[ExportedInstance, ...]:
+    """Write the heatmap as a burned-in Secondary Capture series, one file per slice.
+
+    Args:
+        series: the source series.
+        cam: heatmap in [0, 1] normalised per volume, shaped like ``series.array``.
+        info: model, method, class and probability (the only text burned in).
+        out_dir: folder to create; must not exist or be empty. Files are named
+            ``IM000001.dcm``... in Instance Number order.
+
+    Returns:
+        One :class:`ExportedInstance` per source slice, in slice order.
+
+    Raises:
+        ExportError: on an invalid heatmap, a non-empty ``out_dir`` or any failure
+            while building or writing; nothing is left in ``out_dir`` then.
+
+    """
+    heat = _check_cam(series, cam)
+    out_dir = Path(out_dir)
+    rows, columns = series.array.shape[1:]
+    factor = upscale_factor(rows, columns)
+    window = volume_window(series.array, series.window)
+    monochrome1 = series.photometric_interpretation == "MONOCHROME1"
+    stamp = _timestamp(info, series.headers[0])
+    lines = (BANNER, info.model_line)
+    results = []
+    try:
+        with atomic_directory(out_dir) as tmp:
+            for k in range(series.array.shape[0]):
+                frame = render_frame(series.array[k], heat[k], window, monochrome1, factor, lines)
+                ds = _build(series, info, frame, k, factor, stamp)
+                buffer = BytesIO()
+                dcmwrite(buffer, ds, enforce_file_format=True)
+                data = buffer.getvalue()
+                name = f"IM{k + 1:06d}.dcm"
+                write_synced(tmp / name, data)
+                results.append(ExportedInstance(
+                    sop_instance_uid=ds.SOPInstanceUID,
+                    series_instance_uid=ds.SeriesInstanceUID, path=out_dir / name,
+                    sha256=hashlib.sha256(data).hexdigest(), instance_number=k + 1,
+                    source_sop_instance_uid=series.sop_instance_uids[k],
+                    source_frame_number=series.frame_numbers[k]))
+    except FileExistsError as exc:
+        raise ExportError("output folder exists and is not empty; medcam does not "
+                          "overwrite an export") from exc
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise ExportError(f"Secondary Capture export failed ({type(exc).__name__}); "
+                          "no output was left behind") from exc
+    return tuple(results)

@@ -1,0 +1,184 @@
+"""B-17/B-18/B-19: validators over the output of representative inputs.
+
+dciodvfy must report no Error and only allow-listed warnings
+(``dciodvfy_allowlist.txt``); dcentvfy must find no patient/study inconsistency
+between sources and outputs; dcmdump must parse every output; pydicom must read,
+write and re-read each output unchanged. The tools are required: a missing tool
+fails the tests rather than skipping them.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from io import BytesIO
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.dataset import Dataset
+from pydicom.uid import DigitalMammographyXRayImageStorageForPresentation
+
+from medcam.export.sc import write_secondary_capture
+from tests.export._sources import (
+    INFO,
+    SAGITTAL,
+    Source,
+    make_projection,
+    make_volume,
+    oblique_direction,
+    peaked_cam,
+)
+
+ALLOWLIST = Path(__file__).with_name("dciodvfy_allowlist.txt")
+JAPANESE_NAME = (b"\xd4\xcf\xc0\xde^\xc0\xdb\xb3=\x1b$B;3ED\x1b(J^\x1b$BB@O:\x1b(J="
+                 b"\x1b$B$d$^$@\x1b(J^\x1b$B$?$m$&\x1b(J")  # pydicom chrH32.dcm
+
+
+def _mammo(root: Path, tag: str) -> Source:
+    extra = Dataset()
+    extra.ImageLaterality = "L"
+    extra.LossyImageCompression = "01"  # e.g. a JPEG-LS near-lossless source
+    return make_projection(root, tag, modality="MG", photometric="MONOCHROME2",
+                           sop_class=DigitalMammographyXRayImageStorageForPresentation,
+                           extra=extra, rows=64, cols=52)
+
+
+CASES: dict[str, Callable[[Path, str], Source]] = {
+    "ct-axial-latin1": lambda r, t: make_volume(r, t, charset="ISO_IR 100",
+                                                name="Müller^Jürgen"),
+    "mr-sagittal-utf8": lambda r, t: make_volume(r, t, modality="MR", direction=SAGITTAL,
+                                                 charset="ISO_IR 192",
+                                                 name="Wang^XiaoDong=王^小東"),
+    "ct-oblique": lambda r, t: make_volume(r, t, direction=oblique_direction()),
+    "dx-monochrome1": lambda r, t: make_projection(r, t, charset="ISO_IR 100",
+                                                   name="Ænes^Åse"),
+    "ct-multiframe": lambda r, t: make_volume(r, t, multiframe=True),
+    "ct-tiny-nonsquare": lambda r, t: make_volume(r, t, n=2, rows=12, cols=20),
+    "ct-no-window-no-charset": lambda r, t: make_volume(r, t, window=None),
+    "ct-japanese-iso2022": lambda r, t: make_volume(
+        r, t, charset=["ISO 2022 IR 13", "ISO 2022 IR 87"], name=JAPANESE_NAME),
+    "mg-laterality-lossy": _mammo,
+    "ct-single-slice": lambda r, t: make_volume(r, t, n=1),
+}
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    assert path is not None, f"{name} is required (Debian dicom3tools / dcmtk)"
+    return path
+
+
+def _run(*args: str | Path) -> tuple[int, str]:
+    proc = subprocess.run([str(a) for a in args], capture_output=True, text=True,
+                          errors="replace", timeout=60, check=False)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory) -> dict[str, tuple[Source, list[Path]]]:
+    root = tmp_path_factory.mktemp("conformance")
+    result = {}
+    for tag, build in CASES.items():
+        src = build(root, tag)
+        out = write_secondary_capture(src.series, peaked_cam(src.series.array.shape), INFO,
+                                      root / f"out-{tag}")
+        result[tag] = (src, [e.path for e in out])
+    return result
+
+
+def _allowlist() -> list[tuple[re.Pattern[str], str]]:
+    entries = []
+    for line in ALLOWLIST.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        regex, sep, reason = line.partition("  # ")
+        assert sep, f"allow-list entry without a reason: {line!r}"
+        assert reason.strip(), f"allow-list entry without a reason: {line!r}"
+        entries.append((re.compile(regex), reason))
+    return entries
+
+
+@pytest.fixture(scope="module")
+def dciodvfy_reports(exports) -> dict[str, list[str]]:
+    tool = _tool("dciodvfy")
+    reports = {}
+    for tag, (_, paths) in exports.items():
+        lines = []
+        for path in paths:
+            _, text = _run(tool, path)
+            lines += [f"{path.name}: {line.rstrip()}" for line in text.splitlines()]
+        reports[tag] = lines
+    return reports
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_dciodvfy_has_no_errors_and_only_allowed_warnings(dciodvfy_reports, case):
+    entries = _allowlist()
+    lines = [line.split(": ", 1)[1] for line in dciodvfy_reports[case]]
+    assert lines, "dciodvfy printed nothing"
+    assert not [line for line in lines if line.startswith("Error")]
+    unexpected = [line for line in lines if line.startswith("Warning")
+                  and not any(regex.fullmatch(line) for regex, _ in entries)]
+    assert not unexpected
+    others = {line for line in lines if not line.startswith(("Error", "Warning"))}
+    assert others == {"SCImage"}  # the IOD dciodvfy recognised
+
+
+def test_every_allowlist_entry_is_still_needed(dciodvfy_reports):
+    lines = [line.split(": ", 1)[1] for report in dciodvfy_reports.values() for line in report]
+    for regex, reason in _allowlist():
+        assert any(regex.fullmatch(line) for line in lines), f"unused entry: {reason}"
+
+
+def test_dciodvfy_would_catch_an_error(exports, tmp_path):
+    path = tmp_path / "broken.dcm"
+    ds = pydicom.dcmread(exports["ct-oblique"][1][0])
+    del ds.ConversionType  # Type 1 in the SC Equipment module
+    ds.save_as(path)
+    _, text = _run(_tool("dciodvfy"), path)
+    assert any(line.startswith("Error") and "ConversionType" in line.replace(" ", "")
+               for line in text.splitlines())
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_dcentvfy_finds_no_inconsistency(exports, case):
+    src, paths = exports[case]
+    rc, text = _run(_tool("dcentvfy"), *src.paths, *paths)
+    assert rc == 0, text
+    assert "Error" not in text
+    assert "Warning" not in text
+
+
+def test_dcentvfy_would_catch_an_inconsistency(exports, tmp_path):
+    src, paths = exports["ct-axial-latin1"]
+    ds = pydicom.dcmread(paths[0])
+    ds.PatientID = "SOMEONE-ELSE"
+    ds.save_as(tmp_path / "bad.dcm")
+    rc, text = _run(_tool("dcentvfy"), *src.paths, tmp_path / "bad.dcm")
+    assert rc != 0
+    assert "Error" in text
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_dcmdump_parses_every_output(exports, case):
+    tool = _tool("dcmdump")
+    for path in exports[case][1]:
+        rc, text = _run(tool, path)
+        assert rc == 0, text
+        assert not [line for line in text.splitlines() if line.startswith(("E:", "W:"))]
+        assert "SecondaryCaptureImageStorage" in text
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_pydicom_read_write_read_is_stable(exports, case):
+    for path in exports[case][1]:
+        first = pydicom.dcmread(path)
+        buffer = BytesIO()
+        first.save_as(buffer, enforce_file_format=True)
+        buffer.seek(0)
+        second = pydicom.dcmread(buffer)
+        assert second == first
+        assert buffer.getvalue() == path.read_bytes()
