@@ -1,0 +1,1 @@
+"""Model specs, hash-checked loading, input grids and preprocessing."""

@@ -58,7 +58,8 @@ class Series:
         if arr.ndim != 3:
             raise ValueError(f"`array` must be 3-D (slices, rows, columns), got {arr.ndim}-D")
         if arr.shape != self.geometry.shape:
-            raise ValueError(f"`array` shape {arr.shape} differs from geometry {self.geometry.shape}")
+            raise ValueError(
+                f"`array` shape {arr.shape} differs from geometry {self.geometry.shape}")
         if not np.isfinite(arr).all():
             raise ValueError("`array` holds non-finite values")
         n = arr.shape[0]

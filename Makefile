@@ -1,0 +1,40 @@
+# medcam: two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.medcam-installed
+
+.PHONY: demo test lint bench samples train clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# CPU-only torch first (a local wheel here); never let a dependency pull a CUDA build.
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[service,audit,dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/medcam explain sample_dicoms/ct --out out/demo --model demo-ct3d --method gradcam
+	$(BIN)/medcam explain sample_dicoms/dx --out out/demo-dx --model demo-dx2d --method gradcam
+	@echo "demo outputs: out/demo/summary.json, out/demo/preview.png, out/demo-dx/preview.png"
+
+lint: $(STAMP)
+	$(BIN)/ruff check medcam service tests bench scripts sample_dicoms
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/cam_speed.py
+	$(BIN)/python bench/cam_methods.py
+
+samples: $(STAMP)
+	$(BIN)/python sample_dicoms/make_samples.py
+
+train: $(STAMP)
+	$(BIN)/python scripts/train_demo_models.py ct3d
+	$(BIN)/python scripts/train_demo_models.py dx2d
+
+clean:
+	rm -rf out .pytest_cache .ruff_cache

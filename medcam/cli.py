@@ -1,0 +1,108 @@
+"""Command line: ``medcam explain``, ``medcam models``, ``medcam methods``.
+
+Exit codes: 0 success; 2 bad input or usage (one ``error: ...`` line on stderr,
+nothing written); 3 some series were explained and others failed (the failures are
+listed in ``summary.json``); 1 an internal error (reported without a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from medcam.errors import MedcamError
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_PARTIAL = 0, 1, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        """Usage errors: one line, exit 2."""
+        sys.stderr.write(f"error: {message}\n")
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="medcam", description="Class activation maps for DICOM series.")
+    sub = p.add_subparsers(dest="command", required=True)
+    ex = sub.add_parser("explain", help="explain every image series under INPUT")
+    ex.add_argument("input", type=Path, help="DICOM folder tree or file")
+    ex.add_argument("--out", type=Path, required=True, help="output folder")
+    ex.add_argument("--model", default="demo-ct3d", help="built-in name or spec file")
+    ex.add_argument("--method", default="gradcam", help="CAM method (see `medcam methods`)")
+    ex.add_argument("--target", default=None, help="class name to explain (default: predicted)")
+    ex.add_argument("--target-layer", default=None, help="override the model's target layer")
+    ex.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    ex.add_argument("--quiet", action="store_true", help="print nothing on success")
+    sub.add_parser("models", help="list the built-in models")
+    sub.add_parser("methods", help="list the CAM methods")
+    return p
+
+
+def _cmd_models() -> int:
+    from medcam.model.load import builtin_names, resolve_spec
+
+    for name in builtin_names():
+        spec = resolve_spec(name)
+        size = "x".join(str(s) for s in spec.input_size)
+        print(f"{spec.name:<12} {spec.version:<5} {spec.spatial_dims}D {size:<9} "
+              f"classes={','.join(spec.class_names)}  {spec.description}")
+    return EXIT_OK
+
+
+def _cmd_methods() -> int:
+    from medcam import cam
+
+    for name in cam.available():
+        info = cam.describe(name)
+        print(f"{name:<12} {info.cost_class:<13} {info.paper}")
+    return EXIT_OK
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from medcam.run import explain_folder
+
+    report = explain_folder(args.input, args.out, model=args.model, method=args.method,
+                            target=args.target, target_layer=args.target_layer,
+                            device=args.device)
+    if not args.quiet:
+        for item in report.results:
+            if item.error is None:
+                print(f"{item.series_instance_uid}: {item.target} p={item.probability:.3f} "
+                      f"-> {len(item.files)} files")
+            else:
+                print(f"{item.series_instance_uid}: failed: {item.error}")
+        print(f"wrote {args.out / 'summary.json'}")
+    return EXIT_PARTIAL if report.n_failed else EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``medcam`` command; returns the exit code."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    warnings.filterwarnings("ignore", module="pydicom")
+    try:
+        if args.command == "models":
+            return _cmd_models()
+        if args.command == "methods":
+            return _cmd_methods()
+        return _cmd_explain(args)
+    except MedcamError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        sys.stderr.write("error: interrupted\n")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the CLI must never print a traceback
+        sys.stderr.write(f"error: internal error ({type(exc).__name__}); please report it\n")
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,37 @@
+"""Model input grids: where a network's input voxels lie in LPS patient space."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from medcam.geometry import Geometry
+from medcam.model.spec import ModelSpec
+
+__all__ = ["CANONICAL_AXIAL", "canonical_grid", "model_grid"]
+
+#: Direction of the canonical 3D grid: columns are the slice (+S), row (+P), column (+L) axes.
+CANONICAL_AXIAL = (0.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.0)
+
+
+def canonical_grid(center: NDArray[np.float64], size: tuple[int, ...],
+                   spacing: tuple[float, ...]) -> Geometry:
+    """The LPS axis-aligned 3D grid of ``size``/``spacing`` centred on ``center``."""
+    direction = np.asarray(CANONICAL_AXIAL).reshape(3, 3)
+    half = (np.asarray(size, dtype=float) - 1) / 2 * np.asarray(spacing)
+    origin = np.asarray(center, dtype=float) - direction @ half
+    return Geometry(tuple(size), tuple(spacing), tuple(origin), CANONICAL_AXIAL)
+
+
+def model_grid(spec: ModelSpec, geometry: Geometry) -> Geometry:
+    """The input grid of ``spec`` for a series with ``geometry``."""
+    if spec.spatial_dims == 3:
+        grid = canonical_grid(geometry.center, spec.input_size, spec.input_spacing)
+    else:
+        size = (1, *spec.input_size)
+        spacing = (geometry.spacing[0], *spec.input_spacing)
+        half = (np.asarray(size, dtype=float) - 1) / 2 * np.asarray(spacing)
+        origin = geometry.center - geometry.direction_matrix @ half
+        grid = Geometry(size, spacing, tuple(origin), geometry.direction)
+    return Geometry(grid.shape, grid.spacing, grid.origin, grid.direction,
+                    geometry.frame_of_reference_uid)
