@@ -1,0 +1,25 @@
+"""LayerCAM (Jiang et al., IEEE TIP 30:5875, 2021)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from medcam.cam.base import GradientCam
+
+__all__ = ["LayerCam"]
+
+
+class LayerCam(GradientCam):
+    """LayerCAM: element-wise positive-gradient weights.
+
+    Map: ``ReLU(sum_k ReLU(g_k) ⊙ A_k)``. With several target layers the shallow maps are
+    rescaled by ``tanh(2·M / max M)`` and fused by element-wise maximum (see
+    :meth:`~medcam.cam.base.CamMethod._fuse`), as in the paper's multi-stage version.
+    """
+
+    name = "layercam"
+
+    def layer_map(self, acts: Tensor, grads: Tensor) -> Tensor:
+        """``sum_k relu(g_k) ⊙ A_k``."""
+        return (torch.relu(grads) * acts).sum(dim=1)
