@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from medcam.errors import MedcamError
 
 if TYPE_CHECKING:
-    from medcam.explain import Explanation, explain
+    from medcam.explanation import Explanation, explain
     from medcam.series import find_series, read_series
     from medcam.series.types import Series
 
@@ -26,8 +26,8 @@ __all__ = ["Explanation", "MedcamError", "Series", "explain", "find_series", "re
 __version__ = "0.1.0"
 
 _LAZY = {
-    "explain": "medcam.explain",
-    "Explanation": "medcam.explain",
+    "explain": "medcam.explanation",
+    "Explanation": "medcam.explanation",
     "read_series": "medcam.series",
     "find_series": "medcam.series",
     "Series": "medcam.series.types",

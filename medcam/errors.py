@@ -81,6 +81,7 @@ class NotAVolumeError(SeriesError):
     Args:
         reason: a short machine-readable code, e.g. ``"duplicate_position"``.
         detail: a human sentence (no patient data).
+
     """
 
     def __init__(self, reason: str, detail: str) -> None:

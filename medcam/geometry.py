@@ -44,6 +44,7 @@ class Geometry:
         direction: 9 numbers, the row-major 3x3 matrix whose columns are the LPS
             unit vectors of the slice, row and column axes.
         frame_of_reference_uid: DICOM Frame of Reference UID, if known.
+
     """
 
     shape: tuple[int, int, int]

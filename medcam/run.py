@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from medcam.errors import MedcamError, NoImageSeriesError
-from medcam.explain import explain
+from medcam.explanation import explain
 from medcam.export.preview import preview_png
 from medcam.export.sc import write_secondary_capture
 from medcam.export.types import HeatmapInfo

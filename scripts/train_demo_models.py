@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from monai.networks.nets import ResNet
+from monai.networks.nets import DenseNet
 from scipy.ndimage import gaussian_filter
 from torch.utils.data import DataLoader, IterableDataset
 
@@ -38,32 +38,30 @@ WEIGHTS_DIR = ROOT / "medcam" / "model" / "weights"
 CLASSES = ["no_lesion", "lesion"]
 
 CT3D = {
-    "name": "demo-ct3d", "version": "1.0", "network": "ResNet",
-    "network_args": {"block": "basic", "layers": [1, 1, 1, 1], "block_inplanes": [8, 16, 32, 64],
-                     "spatial_dims": 3, "n_input_channels": 1, "conv1_t_size": 5,
-                     "conv1_t_stride": 1, "no_max_pool": True, "num_classes": 2},
-    "class_names": CLASSES, "spatial_dims": 3, "input_size": [32, 32, 32],
-    "input_spacing": [10.0, 10.0, 10.0],
+    "name": "demo-ct3d", "version": "1.0", "network": "DenseNet",
+    "network_args": {"spatial_dims": 3, "in_channels": 1, "out_channels": 2,
+                     "init_features": 16, "growth_rate": 16, "block_config": [4], "bn_size": 2},
+    "class_names": CLASSES, "spatial_dims": 3, "input_size": [64, 64, 64],
+    "input_spacing": [5.0, 5.0, 5.0],
     "intensity": {"mode": "window", "low": -1000.0, "high": 400.0},
-    "target_layer": "layer1", "modalities": ["CT"], "outside_value": -1000.0,
-    "description": "3D CT lung nodule classifier (synthetic demo, MONAI ResNet, 32^3 at 10 mm)",
+    "target_layer": "features", "modalities": ["CT"], "outside_value": -1000.0,
+    "description": "3D CT lung nodule classifier (synthetic demo, shallow MONAI DenseNet, 64^3 at 5 mm)",
 }
 DX2D = {
-    "name": "demo-dx2d", "version": "1.0", "network": "ResNet",
-    "network_args": {"block": "basic", "layers": [1, 1, 1, 1], "block_inplanes": [8, 16, 32, 64],
-                     "spatial_dims": 2, "n_input_channels": 1, "conv1_t_size": 5,
-                     "conv1_t_stride": 1, "no_max_pool": True, "num_classes": 2},
+    "name": "demo-dx2d", "version": "1.0", "network": "DenseNet",
+    "network_args": {"spatial_dims": 2, "in_channels": 1, "out_channels": 2,
+                     "init_features": 16, "growth_rate": 16, "block_config": [4], "bn_size": 2},
     "class_names": CLASSES, "spatial_dims": 2, "input_size": [128, 128],
     "input_spacing": [2.8, 2.8],
     "intensity": {"mode": "percentile", "low": 0.5, "high": 99.5},
-    "target_layer": "layer2", "modalities": ["DX", "CR"], "outside_value": None,
-    "description": "2D chest radiograph nodule classifier (synthetic demo, MONAI ResNet, 128^2 at 2.8 mm)",
+    "target_layer": "features", "modalities": ["DX", "CR"], "outside_value": None,
+    "description": "2D chest radiograph nodule classifier (synthetic demo, shallow MONAI DenseNet, 128^2 at 2.8 mm)",
 }
 
 
 def ct_sample(rng: np.random.Generator, progress: float = 1.0
               ) -> tuple[np.ndarray, int, np.ndarray]:
-    """One (volume in [0,1], label, nodule centre index + radius) on the 32^3 10 mm grid.
+    """One (volume in [0,1], label, nodule centre index + radius) on the 64^3 5 mm grid.
 
     ``progress`` in [0, 1] drives a curriculum: large lung nodules first, the full
     6-30 mm range (a quarter of them in soft tissue) from 60 % of training on.
@@ -71,7 +69,7 @@ def ct_sample(rng: np.random.Generator, progress: float = 1.0
     phantom = random_phantom(rng)
     label = int(rng.uniform() < 0.5)
     center = np.asarray(phantom.center) + rng.uniform([-20, -20, -40], [20, 20, 40])
-    grid = canonical_grid(center, (32, 32, 32), (10.0, 10.0, 10.0))
+    grid = canonical_grid(center, (64, 64, 64), (5.0, 5.0, 5.0))
     nod_idx = np.full(4, -1.0)
     if label:
         ease = min(1.0, progress / 0.6)
@@ -79,16 +77,16 @@ def ct_sample(rng: np.random.Generator, progress: float = 1.0
         nodule = random_nodule(phantom, rng, diameter_mm=(low, 30.0),
                                p_lung=1.0 - 0.25 * ease)
         phantom = ChestPhantom(**{**phantom.__dict__, "nodule": nodule})
-        nod_idx = np.r_[grid.lps_to_index(nodule.center), max(nodule.radii) / 10.0]
-    vol = phantom.evaluate(grid.voxel_centers(), edge_mm=float(rng.uniform(2.5, 5.0)))
-    sigma = rng.uniform(0.1, 0.3, 3)
-    sigma[rng.integers(3)] = rng.uniform(0.1, 0.5)
+        nod_idx = np.r_[grid.lps_to_index(nodule.center), max(nodule.radii) / 5.0]
+    vol = phantom.evaluate(grid.voxel_centers(), edge_mm=float(rng.uniform(1.0, 3.0)))
+    sigma = rng.uniform(0.15, 0.45, 3)
+    sigma[rng.integers(3)] = rng.uniform(0.2, 0.8)
     vol = gaussian_filter(vol, sigma) + rng.normal(0, rng.uniform(2, 15), vol.shape)
     if rng.uniform() < 0.3:  # partial coverage along a random axis
-        axis, keep = rng.integers(3), int(rng.uniform(18, 32))
-        start = rng.integers(0, 32 - keep + 1)
+        axis, keep = rng.integers(3), int(rng.uniform(36, 64))
+        start = rng.integers(0, 64 - keep + 1)
         sl = [slice(None)] * 3
-        sl[axis] = np.r_[0:start, start + keep:32]
+        sl[axis] = np.r_[0:start, start + keep:64]
         vol[tuple(sl)] = -1000.0
     x = np.clip((vol + 1000.0) / 1400.0, 0, 1).astype(np.float32)
     return x[None], label, nod_idx
@@ -196,7 +194,7 @@ def train(kind: str, steps: int, batch: int, lr: float, seed: int = 0,
           resume: bool = False) -> None:
     torch.manual_seed(seed)
     cfg = CT3D if kind == "ct3d" else DX2D
-    net = ResNet(**cfg["network_args"])
+    net = DenseNet(**cfg["network_args"])
     if resume:  # continue from the committed weights (a second training stage)
         net.load_state_dict(torch.load(WEIGHTS_DIR / f"{cfg['name']}.pt", weights_only=True))
         seed += 1000
@@ -205,17 +203,13 @@ def train(kind: str, steps: int, batch: int, lr: float, seed: int = 0,
     progress = mp.Value("d", 0.0)
     loader = DataLoader(Stream(kind, seed, pool, progress), batch_size=batch, num_workers=1,
                         prefetch_factor=2)
-    # Deep supervision during training only: a 1x1 conv on the target-layer features
-    # predicts which cells hold the nodule. It gives the early layers a local signal
-    # (a GAP head alone learns small lesions very slowly) and is discarded afterwards:
-    # the saved model is the stock MONAI network.
-    aux_layer = cfg["target_layer"]
-    aux = torch.nn.LazyConv3d(1, 1) if kind == "ct3d" else torch.nn.LazyConv2d(1, 1)
+    # Deep supervision during training only: the classifier applied at every location of
+    # the last feature map (its CAM) is told which cells hold the nodule, so the GAP logits
+    # learn from a local signal (a GAP head alone learns small lesions very slowly). It
+    # adds no module: the saved model is the stock MONAI network.
     feats: dict[str, torch.Tensor] = {}
-    getattr(net, aux_layer).register_forward_hook(lambda m, i, o: feats.__setitem__("f", o))
-    net(torch.zeros(1, 1, *cfg["input_size"]))
-    aux(feats["f"])
-    params = list(net.parameters()) + list(aux.parameters())
+    net.features.register_forward_hook(lambda m, i, o: feats.__setitem__("f", o))
+    params = list(net.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
     lossf = torch.nn.CrossEntropyLoss()
@@ -223,10 +217,12 @@ def train(kind: str, steps: int, batch: int, lr: float, seed: int = 0,
     t0, run_loss, run_acc = time.time(), 0.0, 0.0
     for step, (x, y, where) in enumerate(loader, 1):
         out = net(x)
-        dense = aux(feats["f"])[:, 0]
-        target = _cell_mask(where, y, x.shape[2:], dense.shape[1:])
+        fc = net.class_layers.out
+        w, b = fc.weight[1] - fc.weight[0], fc.bias[1] - fc.bias[0]
+        cam = torch.einsum("nk...,k->n...", torch.relu(feats["f"]), w) + b
+        target = _cell_mask(where, y, x.shape[2:], cam.shape[1:])
         loss = lossf(out, y) + torch.nn.functional.binary_cross_entropy_with_logits(
-            dense, target, pos_weight=torch.tensor(20.0))
+            cam, target, pos_weight=torch.tensor(10.0))
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -238,25 +234,31 @@ def train(kind: str, steps: int, batch: int, lr: float, seed: int = 0,
             print(f"{kind} step {step} loss {run_loss:.3f} acc {run_acc:.3f} "
                   f"{time.time() - t0:.0f}s", flush=True)
         if step % 100 == 0:
-            print(f"{kind} step {step} held-out accuracy {_accuracy(net, kind, val_pool, 48):.3f}",
-                  flush=True)
+            held_out = _accuracy(net, kind, val_pool, 48)
+            print(f"{kind} step {step} held-out accuracy {held_out:.3f}", flush=True)
+            _save(net, cfg, {"steps": step, "batch": batch, "lr": lr, "seed": seed,
+                             "held_out_accuracy_48": held_out})
             net.train()
         if step >= steps:
             break
     n_val = 200
     accuracy = _accuracy(net, kind, val_pool, n_val)
     print(f"{kind} validation accuracy {accuracy:.3f} on {n_val} fresh phantoms", flush=True)
+    _save(net, cfg, {"steps": steps, "batch": batch, "lr": lr, "seed": seed,
+                     "validation_accuracy_200": accuracy})
+
+
+def _save(net: torch.nn.Module, cfg: dict, training: dict) -> None:
+    """Write the weights and the spec (with their sha256) into the package."""
     WEIGHTS_DIR.mkdir(parents=True, exist_ok=True)
     SPEC_DIR.mkdir(parents=True, exist_ok=True)
     wpath = WEIGHTS_DIR / f"{cfg['name']}.pt"
     torch.save(net.state_dict(), wpath)
     spec = {**cfg, "weights": f"../weights/{wpath.name}",
-            "sha256": hashlib.sha256(wpath.read_bytes()).hexdigest(),
-            "training": {"steps": steps, "batch": batch, "lr": lr, "seed": seed,
-                         "validation_accuracy": accuracy}}
-    spec.pop("training")
+            "sha256": hashlib.sha256(wpath.read_bytes()).hexdigest()}
+    spec["description"] = f"{cfg['description']}; training: {json.dumps(training)}"
     (SPEC_DIR / f"{cfg['name']}.json").write_text(json.dumps(spec, indent=2) + "\n")
-    print(f"wrote {wpath} ({wpath.stat().st_size} bytes)")
+    print(f"wrote {wpath} ({wpath.stat().st_size} bytes)", flush=True)
 
 
 def main() -> None:

@@ -76,8 +76,16 @@ def _antialias(image: sitk.Image, source: Geometry, target: Geometry) -> sitk.Im
         sigma[0] = 0.0
     if not (sigma > 0.05).any():
         return image
-    # SimpleITK orders axes (column, row, slice); sigma is in mm.
-    return sitk.SmoothingRecursiveGaussian(image, [float(s) for s in sigma[::-1]])
+    # SimpleITK orders axes (column, row, slice); sigma is in mm. Smooth only the axes
+    # that are downsampled (the recursive filter refuses a zero sigma).
+    for axis, s in enumerate(sigma[::-1]):
+        if s > 0.05:
+            f = sitk.RecursiveGaussianImageFilter()
+            f.SetDirection(axis)
+            f.SetSigma(float(s))
+            f.SetOrder(sitk.RecursiveGaussianImageFilter.ZeroOrder)
+            image = f.Execute(image)
+    return image
 
 
 def prepare(series: Series, spec: ModelSpec) -> ModelInput:

@@ -8,7 +8,7 @@ import torch
 
 import medcam
 from medcam.errors import ModelError
-from medcam.explain import _cached_model
+from medcam.explanation import _cached_model
 from medcam.geometry import Geometry
 from medcam.series.types import Series
 
