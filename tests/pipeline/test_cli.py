@@ -61,8 +61,6 @@ def test_explain_samples_end_to_end(tmp_path):
         assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.7"
         assert ds.StudyInstanceUID == entry["study_instance_uid"]
         assert ds.SeriesInstanceUID == entry["output_series_instance_uid"]
-    with_nodule = [e for e in entries.values() if "nodule" in str(e)]
-    assert with_nodule
     assert (out / "preview.png").stat().st_size > 1000
     # nothing but the published layout
     assert sorted(p.name for p in out.iterdir() if p.is_file()) == ["preview.png", "summary.json"]

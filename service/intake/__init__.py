@@ -1,0 +1,1 @@
+"""Intake: the spool, the DICOM listener and the upload parser."""

@@ -1,0 +1,1 @@
+"""Jobs: the durable store, the inference worker and the push loop."""

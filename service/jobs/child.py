@@ -1,0 +1,158 @@
+"""The inference worker subprocess: runs the pipeline on one job folder at a time.
+
+It talks to its parent over a pipe: a request dict in, a reply dict out. It dies
+with its parent (``PR_SET_PDEATHSIG`` plus a watchdog), so a SIGKILLed service
+never leaves an orphan writing into the data folder.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib
+import logging
+import os
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, is_dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any, cast
+
+from medcam.errors import MedcamError
+from service.intake.headers import InvalidInstanceError, read_header
+from service.intake.spool import fsync_dir
+from service.logging import configure_logging
+from service.phi import PhiRegistry
+
+__all__ = ["child_main", "load_pipeline", "run_request"]
+
+LOGGER = logging.getLogger(__name__)
+_PR_SET_PDEATHSIG = 1
+
+
+def load_pipeline(spec: str) -> Callable[..., Any]:
+    """Import ``package.module:function``."""
+    module_name, _, attr = spec.partition(":")
+    func: object = getattr(importlib.import_module(module_name), attr)
+    if not callable(func):
+        raise TypeError(f"{spec} is not callable")
+    return cast(Callable[..., Any], func)
+
+
+def _die_with_parent() -> None:
+    parent = os.getppid()
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        LOGGER.debug("prctl unavailable; relying on the watchdog")
+
+    def watchdog() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watchdog, name="parent-watchdog", daemon=True).start()
+
+
+def _sync_tree(root: Path) -> None:
+    for path in sorted(root.rglob("*"), reverse=True):
+        if path.is_file():
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        elif path.is_dir():
+            fsync_dir(path)
+    fsync_dir(root)
+    fsync_dir(root.parent)
+
+
+def _result_dict(result: object, registry: PhiRegistry) -> dict[str, Any]:
+    if is_dataclass(result) and not isinstance(result, type):
+        data: dict[str, Any] = asdict(result)
+    elif isinstance(result, Mapping):
+        data = dict(result)
+    else:
+        raise TypeError("a pipeline result must be a dataclass or a mapping")
+    error = data.get("error")
+    return {
+        "series_instance_uid": data.get("series_instance_uid"),
+        "study_instance_uid": data.get("study_instance_uid"),
+        "target": data.get("target"),
+        "probabilities": dict(data.get("probabilities") or {}),
+        "output_series_instance_uid": data.get("output_series_instance_uid"),
+        "files": list(data.get("files") or ()),
+        "error": registry.scrub(str(error)) if error else None,
+        "error_type": data.get("error_type"),
+    }
+
+
+def run_request(func: Callable[..., Any], request: dict[str, Any],
+                registry: PhiRegistry) -> dict[str, Any]:
+    """Run the pipeline for one job; never raises (the reply says what happened)."""
+    input_dir, out = Path(request["input_dir"]), Path(request["output_dir"])
+    for f in input_dir.glob("*.dcm"):
+        try:
+            read_header(f, registry)
+        except InvalidInstanceError:
+            continue
+    shutil.rmtree(out, ignore_errors=True)
+    for stale in out.parent.glob(f".{out.name}.*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    try:
+        report = func(input_dir, out, model=request["model"], method=request["method"],
+                      device=request.get("device", "cpu"))
+    except MedcamError as exc:
+        return {"ok": False, "error": registry.scrub(f"{type(exc).__name__}: {exc}")}
+    except Exception as exc:
+        LOGGER.exception("the pipeline raised an unexpected error")
+        return {"ok": False, "error": f"internal error in the pipeline ({type(exc).__name__})"}
+    results = [_result_dict(r, registry) for r in report.results]
+    outputs = []
+    for r in results:
+        for rel in r["files"]:
+            try:
+                header = read_header(out / rel)
+            except InvalidInstanceError:
+                return {"ok": False, "error": "the pipeline wrote an unreadable output file"}
+            outputs.append({"sop_instance_uid": header.sop_instance_uid,
+                            "study_instance_uid": header.study_instance_uid, "path": rel})
+    if out.exists():
+        _sync_tree(out)
+    return {"ok": True, "results": results, "outputs": outputs}
+
+
+def _serve(conn: Connection, pipeline: str, registry: PhiRegistry) -> None:
+    try:
+        func: Callable[..., Any] | None = load_pipeline(pipeline)
+        unavailable = ""
+    except (ImportError, AttributeError, TypeError) as exc:
+        func, unavailable = None, f"the worker pipeline cannot be loaded ({type(exc).__name__})"
+        LOGGER.exception("cannot load the worker pipeline %s", pipeline)
+    while True:
+        try:
+            request = conn.recv()
+        except (EOFError, OSError):
+            return
+        if request is None:
+            return
+        if func is None:
+            conn.send({"ok": False, "error": unavailable})
+            continue
+        conn.send(run_request(func, request, registry))
+
+
+def child_main(conn: Connection, pipeline: str, log_level: str) -> None:
+    """Entry point of the worker subprocess (``multiprocessing`` spawn target)."""
+    _die_with_parent()
+    registry = PhiRegistry()
+    configure_logging(registry, log_level)
+    try:
+        _serve(conn, pipeline, registry)
+    except BaseException:  # outermost boundary: no traceback may reach stderr unscrubbed
+        LOGGER.exception("the worker process failed")
+        raise SystemExit(1) from None

@@ -1,0 +1,79 @@
+"""Rows of the job store as frozen dataclasses."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = ["JOB_STATES", "OUTBOX_STATES", "Job", "JobState", "OutboxRow", "OutboxState",
+           "Stage"]
+
+JobState = Literal["queued", "running", "succeeded", "failed"]
+Stage = Literal["fetch", "infer", "push", "done"]
+OutboxState = Literal["pending", "stored", "stored_with_warning", "failed_retryable",
+                      "failed_permanent", "unknown"]
+JOB_STATES: tuple[JobState, ...] = ("queued", "running", "succeeded", "failed")
+OUTBOX_STATES: tuple[OutboxState, ...] = ("pending", "stored", "stored_with_warning",
+                                          "failed_retryable", "failed_permanent", "unknown")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One job: inputs of one series (DIMSE, upload) or one study/series fetched by UID."""
+
+    id: str
+    state: JobState
+    stage: Stage
+    source: str
+    study_instance_uid: str | None
+    series_instance_uid: str | None
+    model: str
+    method: str
+    n_inputs: int
+    attempts: int
+    error: str | None
+    result: dict[str, Any] | None
+    created_at: float
+    updated_at: float
+    started_at: float | None
+    finished_at: float | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Job:
+        """Build from a ``jobs`` row."""
+        return cls(
+            id=row["id"], state=row["state"], stage=row["stage"], source=row["source"],
+            study_instance_uid=row["study_instance_uid"],
+            series_instance_uid=row["series_instance_uid"], model=row["model"],
+            method=row["method"], n_inputs=row["n_inputs"], attempts=row["attempts"],
+            error=row["error"], result=json.loads(row["result"]) if row["result"] else None,
+            created_at=row["created_at"], updated_at=row["updated_at"],
+            started_at=row["started_at"], finished_at=row["finished_at"],
+        )
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """The push state of one output instance."""
+
+    job_id: str
+    sop_instance_uid: str
+    study_instance_uid: str
+    path: str
+    state: OutboxState
+    status_code: int | None
+    detail: str | None
+    attempts: int
+    next_attempt_at: float
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> OutboxRow:
+        """Build from an ``outbox`` row."""
+        return cls(
+            job_id=row["job_id"], sop_instance_uid=row["sop_instance_uid"],
+            study_instance_uid=row["study_instance_uid"], path=row["path"],
+            state=row["state"], status_code=row["status_code"], detail=row["detail"],
+            attempts=row["attempts"], next_attempt_at=row["next_attempt_at"],
+        )

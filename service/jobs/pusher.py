@@ -1,0 +1,113 @@
+"""The push loop: sends due outbox instances, records outcomes, ends jobs.
+
+It runs apart from inference, so a PACS that is down delays only pushes; retries
+back off exponentially per instance (``push_backoff_s`` doubling up to
+``push_backoff_max_s``) for at most ``push_max_attempts`` sends.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from functools import partial
+
+from medcam.errors import PermanentPushError, TransientPushError
+from service.intake.spool import Spool
+from service.jobs.outbox import Outbox, backoff_delay
+from service.pacs.base import PacsSender, PushItem, PushOutcome, outcomes_for_all
+
+__all__ = ["PushConfig", "Pusher"]
+
+LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PushConfig:
+    """Retry policy of the pusher."""
+
+    max_attempts: int = 10
+    backoff_s: float = 30.0
+    backoff_max_s: float = 600.0
+    batch_size: int = 100
+    poll_interval_s: float = 0.5
+
+
+class Pusher:
+    """Sends job outputs to the PACS in a background thread.
+
+    Args:
+        config: retry policy.
+        outbox: the outbox table.
+        spool: where job outputs are.
+        sender: the PACS sender (C-STORE or STOW-RS).
+
+    """
+
+    def __init__(self, config: PushConfig, outbox: Outbox, spool: Spool,
+                 sender: PacsSender) -> None:
+        self.config, self.outbox, self.spool, self.sender = config, outbox, spool, sender
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Settle jobs left half-done by a crash, then start the loop thread."""
+        self.settle_all()
+        self._thread = threading.Thread(target=self._loop, name="medcam-pusher", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop after the current batch."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    def settle_all(self) -> None:
+        """End every pushing job that has nothing left to send."""
+        rows = self.outbox.db.read().execute(
+            "SELECT id FROM jobs WHERE state = 'running' AND stage = 'push'").fetchall()
+        for (job_id,) in rows:
+            self.outbox.settle(job_id, self.config.max_attempts)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = self.push_once()
+            except Exception:
+                LOGGER.exception("push loop error; retrying")
+                busy = False
+            if not busy:
+                nxt = self.outbox.next_due_at()
+                wait = self.config.poll_interval_s
+                if nxt is not None:
+                    wait = max(0.01, min(wait, nxt - time.time()))
+                self._stop.wait(wait)
+
+    def push_once(self) -> bool:
+        """Send one batch of due instances; ``False`` when nothing was due."""
+        rows = self.outbox.due(self.config.batch_size)
+        if not rows:
+            return False
+        by_job: dict[str, list[PushItem]] = {}
+        for r in rows:
+            by_job.setdefault(r.job_id, []).append(PushItem(
+                r.sop_instance_uid, r.study_instance_uid, self.spool.output_dir(r.job_id) / r.path))
+        backoff = partial(backoff_delay, base_s=self.config.backoff_s,
+                          cap_s=self.config.backoff_max_s)
+        for job_id, items in by_job.items():
+            outcomes = self._send(items)
+            self.outbox.record(job_id, outcomes, backoff)
+            state = self.outbox.settle(job_id, self.config.max_attempts)
+            bad = sum(o.state not in ("stored", "stored_with_warning") for o in outcomes)
+            LOGGER.info("job %s: pushed %d instances, %d not stored%s", job_id, len(items), bad,
+                        f"; job {state}" if state else "")
+        return True
+
+    def _send(self, items: list[PushItem]) -> list[PushOutcome]:
+        try:
+            return self.sender.send(items)
+        except TransientPushError as exc:
+            return outcomes_for_all(items, "failed_retryable", str(exc))
+        except PermanentPushError as exc:
+            return outcomes_for_all(items, "failed_permanent", str(exc))

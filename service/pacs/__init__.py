@@ -1,0 +1,1 @@
+"""PACS clients: C-STORE and STOW-RS senders, WADO-RS retrieval."""

@@ -1,0 +1,147 @@
+"""Service settings, read from ``MEDCAM_*`` environment variables; they fail closed.
+
+Nothing is read at import time: build a :class:`Settings` (``Settings()`` reads the
+environment) and hand it to :func:`service.main.create_app`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+from typing import Annotated, Literal, Self
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = ["PLACEHOLDER_TOKENS", "Settings", "is_loopback"]
+
+#: Token values that are never accepted (copied from examples, or empty).
+PLACEHOLDER_TOKENS = frozenset({
+    "", "changethis", "changeme", "change-me", "secret", "token", "password", "admin",
+    "medcam", "test", "xxx", "todo",
+})
+#: Shortest accepted API token.
+MIN_TOKEN_LENGTH = 16
+_AET = re.compile(r"^[\x21-\x5b\x5d-\x7e](?:[\x20-\x5b\x5d-\x7e]{0,14}[\x21-\x5b\x5d-\x7e])?$")
+_PLUGGABLE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names only the local machine (``localhost`` or a loopback IP)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Settings(BaseSettings):
+    """Every setting of the service (environment variable = ``MEDCAM_`` + upper-case name).
+
+    Time values are seconds. Push retries wait ``push_backoff_s * 2**n``, capped at
+    ``push_backoff_max_s``, for at most ``push_max_attempts`` sends per instance.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="MEDCAM_", extra="ignore", frozen=True)
+
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    dicom_host: str = "127.0.0.1"
+    dicom_aet: str = "MEDCAM"
+    dicom_port: int = Field(default=11112, ge=0, le=65535)
+    dicom_enabled: bool = True
+    data_dir: Path = Path("medcam-data")
+    api_token: SecretStr | None = None
+    pacs_aet: str = "ORTHANC"
+    pacs_host: str = "127.0.0.1"
+    pacs_port: int = Field(default=4242, ge=1, le=65535)
+    pacs_dicomweb: str | None = None
+    push: Literal["dimse", "dicomweb"] = "dimse"
+    model: str = "demo-ct3d"
+    method: str = "gradcam"
+    device: str = "cpu"
+    allowed_aets: Annotated[tuple[str, ...], NoDecode] = ()
+
+    # intake limits
+    max_upload_bytes: int = Field(default=2 << 30, gt=0)
+    max_instances: int = Field(default=10_000, gt=0)
+    max_instance_bytes: int = Field(default=512 << 20, gt=0)
+    series_quiet_s: float = Field(default=10.0, gt=0)
+    max_associations: int = Field(default=10, ge=1)
+    max_pdu_bytes: int = Field(default=1 << 20, ge=4096)
+
+    # jobs
+    worker_pipeline: str = "medcam.run:explain_folder"
+    job_max_attempts: int = Field(default=3, ge=1)
+    job_lease_s: float = Field(default=60.0, gt=0)
+    job_timeout_s: float = Field(default=3600.0, gt=0)
+    poll_interval_s: float = Field(default=0.5, gt=0)
+
+    # push and PACS timeouts (never infinite)
+    push_max_attempts: int = Field(default=10, ge=1)
+    push_backoff_s: float = Field(default=30.0, gt=0)
+    push_backoff_max_s: float = Field(default=600.0, gt=0)
+    push_batch_size: int = Field(default=100, ge=1)
+    connection_timeout_s: float = Field(default=5.0, gt=0)
+    acse_timeout_s: float = Field(default=10.0, gt=0)
+    dimse_timeout_s: float = Field(default=30.0, gt=0)
+    network_timeout_s: float = Field(default=60.0, gt=0)
+    http_timeout_s: float = Field(default=30.0, gt=0)
+
+    @field_validator("allowed_aets", mode="before")
+    @classmethod
+    def _split_aets(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(v.strip() for v in value.split(",") if v.strip())
+        return value
+
+    @field_validator("dicom_aet", "pacs_aet")
+    @classmethod
+    def _check_aet(cls, value: str) -> str:
+        if not _AET.match(value):
+            raise ValueError("an AE title is 1-16 printable ASCII characters, no backslash")
+        return value
+
+    @field_validator("allowed_aets")
+    @classmethod
+    def _check_aets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for aet in value:
+            cls._check_aet(aet)
+        return value
+
+    @field_validator("worker_pipeline")
+    @classmethod
+    def _check_pipeline(cls, value: str) -> str:
+        if not _PLUGGABLE.match(value):
+            raise ValueError("worker_pipeline must look like 'package.module:function'")
+        return value
+
+    @field_validator("pacs_dicomweb")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
+            raise ValueError("pacs_dicomweb must be an http(s) URL")
+        return value.rstrip("/") if value else None
+
+    @model_validator(mode="after")
+    def _fail_closed(self) -> Self:
+        token = self.api_token.get_secret_value() if self.api_token is not None else None
+        if token is not None and (token.strip().lower() in PLACEHOLDER_TOKENS
+                                  or len(token) < MIN_TOKEN_LENGTH):
+            raise ValueError(f"MEDCAM_API_TOKEN is a placeholder or shorter than "
+                             f"{MIN_TOKEN_LENGTH} characters; set a real secret")
+        if token is None and not is_loopback(self.http_host):
+            raise ValueError("refusing to listen on a non-loopback address without "
+                             "MEDCAM_API_TOKEN")
+        if self.push == "dicomweb" and not self.pacs_dicomweb:
+            raise ValueError("MEDCAM_PUSH=dicomweb needs MEDCAM_PACS_DICOMWEB")
+        if self.push_backoff_max_s < self.push_backoff_s:
+            raise ValueError("push_backoff_max_s must be >= push_backoff_s")
+        return self
+
+    @property
+    def auth_required(self) -> bool:
+        """Whether HTTP routes (all but ``/healthz``) demand the bearer token."""
+        return self.api_token is not None
