@@ -1,0 +1,1 @@
+"""Synthetic data: the chest phantom and DICOM writers (tests, samples, training)."""
