@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.medcam-installed
 
-.PHONY: demo test lint bench samples train clean
+.PHONY: demo test lint bench samples train clean audit-demo
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,9 @@ demo: $(STAMP)
 	$(BIN)/medcam explain sample_dicoms/dx --out out/demo-dx --model demo-dx2d --method gradcam
 	@echo "demo outputs: out/demo/summary.json, out/demo/preview.png, out/demo-dx/preview.png"
 
+audit-demo: $(STAMP)
+	$(BIN)/medcam audit sample_dicoms/audit --model demo-ct3d --methods gradcam,layercam,hirescam,gradcam++,recipro --target lesion --out out/audit
+
 lint: $(STAMP)
 	$(BIN)/ruff check medcam service tests bench scripts sample_dicoms
 
@@ -31,6 +34,7 @@ bench: $(STAMP)
 
 samples: $(STAMP)
 	$(BIN)/python sample_dicoms/make_samples.py
+	$(BIN)/python sample_dicoms/make_audit_samples.py
 
 train: $(STAMP)
 	$(BIN)/python scripts/train_demo_models.py ct3d

@@ -1,4 +1,4 @@
-"""Command line: ``medcam explain``, ``medcam models``, ``medcam methods``.
+"""Command line: ``medcam explain``, ``medcam audit``, ``medcam models``, ``medcam methods``.
 
 Exit codes: 0 success; 2 bad input or usage (one ``error: ...`` line on stderr,
 nothing written); 3 some series were explained and others failed (the failures are
@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from medcam.audit.cli import add_audit_parser, run_audit_command
 from medcam.errors import MedcamError
 
 __all__ = ["main"]
@@ -42,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--quiet", action="store_true", help="print nothing on success")
     sub.add_parser("models", help="list the built-in models")
     sub.add_parser("methods", help="list the CAM methods")
+    add_audit_parser(sub)
     return p
 
 
@@ -92,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_models()
         if args.command == "methods":
             return _cmd_methods()
+        if args.command == "audit":
+            return run_audit_command(args)
         return _cmd_explain(args)
     except MedcamError as exc:
         sys.stderr.write(f"error: {exc}\n")
