@@ -16,6 +16,7 @@ import json
 import multiprocessing as mp
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +77,9 @@ def ct_sample(rng: np.random.Generator, progress: float = 1.0
         low = 20.0 - 14.0 * ease
         nodule = random_nodule(phantom, rng, diameter_mm=(low, 30.0),
                                p_lung=1.0 - 0.25 * ease)
+        # contrast curriculum: lung nodules start bright (calcified-like) and fade to
+        # solid-tissue attenuation by 60 % of training
+        nodule = replace(nodule, hu=nodule.hu + 900.0 * (1.0 - ease) * nodule.in_lung)
         phantom = ChestPhantom(**{**phantom.__dict__, "nodule": nodule})
         nod_idx = np.r_[grid.lps_to_index(nodule.center), max(nodule.radii) / 5.0]
     vol = phantom.evaluate(grid.voxel_centers(), edge_mm=float(rng.uniform(1.0, 3.0)))
