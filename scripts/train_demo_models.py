@@ -195,7 +195,7 @@ def _accuracy(net: torch.nn.Module, kind: str, pool, n: int, seed: int = 99) -> 
 
 
 def train(kind: str, steps: int, batch: int, lr: float, seed: int = 0,
-          resume: bool = False) -> None:
+          resume: bool = False, cell_loss_weight: float = 0.0) -> None:
     torch.manual_seed(seed)
     cfg = CT3D if kind == "ct3d" else DX2D
     net = DenseNet(**cfg["network_args"])
@@ -205,7 +205,7 @@ def train(kind: str, steps: int, batch: int, lr: float, seed: int = 0,
     pool = dx_pool(160, seed + 1) if kind == "dx2d" else None
     val_pool = dx_pool(40, seed + 2) if kind == "dx2d" else None
     progress = mp.Value("d", 0.0)
-    loader = DataLoader(Stream(kind, seed, pool, progress), batch_size=batch, num_workers=1,
+    loader = DataLoader(Stream(kind, seed, pool, progress), batch_size=batch, num_workers=2,
                         prefetch_factor=2)
     # Deep supervision during training only: the classifier applied at every location of
     # the last feature map (its CAM) is told which cells hold the nodule, so the GAP logits
@@ -225,8 +225,10 @@ def train(kind: str, steps: int, batch: int, lr: float, seed: int = 0,
         w, b = fc.weight[1] - fc.weight[0], fc.bias[1] - fc.bias[0]
         cam = torch.einsum("nk...,k->n...", torch.relu(feats["f"]), w) + b
         target = _cell_mask(where, y, x.shape[2:], cam.shape[1:])
-        loss = lossf(out, y) + torch.nn.functional.binary_cross_entropy_with_logits(
-            cam, target, pos_weight=torch.tensor(10.0))
+        loss = lossf(out, y)
+        if cell_loss_weight > 0:
+            loss = loss + cell_loss_weight * torch.nn.functional.binary_cross_entropy_with_logits(
+                cam, target, pos_weight=torch.tensor(10.0))
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -273,9 +275,13 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--resume", action="store_true", help="start from the current weights")
+    ap.add_argument("--cell-loss-weight", type=float, default=0.0,
+                    help="weight of the per-location supervision (0: plain cross-entropy; "
+                         "a positive weight kept the models at chance in our runs)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    train(args.kind, args.steps, args.batch, args.lr, resume=args.resume)
+    train(args.kind, args.steps, args.batch, args.lr, resume=args.resume,
+          cell_loss_weight=args.cell_loss_weight)
 
 
 if __name__ == "__main__":
