@@ -13,6 +13,7 @@ than Score-CAM on the same 3D model.
 Usage::
 
     python bench/cam_methods.py [--quick] [--device cuda] [--repeats 3] [--threads N]
+                                [--dims 3] [--size 160] [--methods gradcam,recipro]
 """
 
 from __future__ import annotations
@@ -44,10 +45,15 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(cam.available()),
                         help="comma-separated subset of the methods")
     parser.add_argument("--arch", default="densenet,resnet")
+    parser.add_argument("--dims", default="2,3", help="spatial dimensions to run")
+    parser.add_argument("--size", type=int, default=0,
+                        help="input edge length for every case (0: the defaults above)")
     args = parser.parse_args()
     sizes = QUICK if args.quick else SIZES
+    if args.size:
+        sizes = dict.fromkeys(SIZES, args.size)
     cases = [(arch, dims, (1, 1, *(sizes[arch, dims],) * dims))
-             for arch in args.arch.split(",") for dims in (2, 3)]
+             for arch in args.arch.split(",") for dims in map(int, args.dims.split(","))]
     methods = args.methods.split(",")
     summary = []
     print(f"device {args.device}, threads {args.threads or 'default'}, repeats {args.repeats}"

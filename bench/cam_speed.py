@@ -3,9 +3,11 @@
 Cases: MONAI DenseNet121 3D at 96^3 (batch 1) and 2D at 512^2 (batch 8). Times: one
 subprocess per case builds a model copy per method, warms each up once, then times the
 methods round-robin for ``--repeats`` rounds (medians; each timed call follows an untimed
-one of the same method), so every method sees the same machine load. Memory: one fresh
-subprocess per method makes one call (peak RSS during the call minus RSS before it, via
-``resource.getrusage``; on CUDA the ``torch.cuda.max_memory_allocated`` delta).
+one of the same method), so every method sees the same machine load. Memory on the CPU:
+one fresh subprocess per method makes one call (peak RSS during the call minus RSS
+before it, via ``resource.getrusage``). On CUDA one process per case does both: the
+``torch.cuda.max_memory_allocated`` delta of each method's first call, statistics reset
+between methods.
 pytorch-grad-cam is measured only if it is importable.
 
 Targets: medcam Grad-CAM <= 1.3x the forward pass, >= 2.5x faster than MONAI's GradCAM.
@@ -151,7 +153,41 @@ def timing_worker(spec: dict[str, Any]) -> dict[str, float]:
     return {m: statistics.median(t) for m, t in times.items()}
 
 
-def measure(spec: dict[str, Any]) -> dict[str, float]:
+def cuda_worker(spec: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Every method in one process on a GPU: first call, peak memory and medians.
+
+    CUDA's allocator statistics can be reset between calls, so one process serves all
+    methods (a fresh interpreter per method costs seconds of CUDA start-up each): each
+    method's first call gives its time and its ``max_memory_allocated`` delta; the
+    methods of ``spec["methods"]`` are then timed round-robin as in
+    :func:`timing_worker`, those of ``spec["slow"]`` keep their first call.
+    """
+    import copy
+
+    import torch
+
+    device, model, x = _setup(spec)
+    names = list(spec["methods"]) + list(spec["slow"])
+    runs = {m: _runner({**spec, "method": m}, copy.deepcopy(model), x) for m in names}
+    rows: dict[str, dict[str, float]] = {}
+    for method, run in runs.items():
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        first = _timed(run, device)
+        peak = torch.cuda.max_memory_allocated() - before
+        rows[method] = {"first_s": first, "peak_mb": max(peak, 0) / 2**20, "median_s": first}
+    times: dict[str, list[float]] = {m: [] for m in spec["methods"]}
+    for _ in range(int(spec["repeats"])):
+        for method in spec["methods"]:
+            runs[method]()
+            times[method].append(_timed(runs[method], device))
+    for method, values in times.items():
+        rows[method]["median_s"] = statistics.median(values)
+    return rows
+
+
+def measure(spec: dict[str, Any]) -> dict[str, Any]:
     """Run a worker (``spec["mode"]``: memory or timing) in a fresh interpreter."""
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parents[1])
@@ -167,6 +203,10 @@ def measure(spec: dict[str, Any]) -> dict[str, float]:
 def collect(base: dict[str, Any], fast: list[str], slow: list[str],
             repeats: int) -> list[tuple[str, dict[str, float]]]:
     """Times (interleaved medians for ``fast``, one call for ``slow``) and peak memory."""
+    if str(base["device"]).startswith("cuda"):
+        rows_by_name = measure({**base, "mode": "cuda", "methods": fast, "slow": slow,
+                                "repeats": repeats})
+        return [(m, rows_by_name.get(m, rows_by_name)) for m in fast + slow]
     medians = measure({**base, "mode": "timing", "methods": fast, "repeats": repeats})
     rows = []
     for method in fast + slow:
@@ -200,7 +240,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         spec = json.loads(args.worker)
-        work = timing_worker if spec["mode"] == "timing" else memory_worker
+        work = {"timing": timing_worker, "memory": memory_worker,
+                "cuda": cuda_worker}[spec["mode"]]
         print(json.dumps(work(spec)))
         return
     cases = [("DenseNet121 3D 96^3, batch 1", 3, (1, 1, 96, 96, 96)),

@@ -25,12 +25,19 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["AXIS_ORDER", "ORTHONORMAL_TOLERANCE", "PATIENT_FRAME", "Geometry"]
+__all__ = ["AXIS_ORDER", "ORTHONORMAL_TOLERANCE", "PATIENT_FRAME", "PROJECTION_DIRECTION",
+           "Geometry"]
 
 AXIS_ORDER = ("slice", "row", "column")
 PATIENT_FRAME = "LPS"
 #: Largest deviation of ``direction.T @ direction`` from identity accepted as orthonormal.
 ORTHONORMAL_TOLERANCE = 1e-4
+#: Placeholder direction of projection images (columns: slice, row, column axes), that
+#: of an axial DICOM slice: row cosine (1, 0, 0) for the column axis, column cosine
+#: (0, 1, 0) for the row axis, and their cross product (0, 0, 1) for the slice axis.
+PROJECTION_DIRECTION: tuple[float, ...] = (0.0, 0.0, 1.0,
+                                           0.0, 1.0, 0.0,
+                                           1.0, 0.0, 0.0)
 
 
 @dataclass(frozen=True)

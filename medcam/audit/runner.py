@@ -28,8 +28,9 @@ from medcam.audit.schema import SCHEMA, metric_parameters, metric_table
 from medcam.audit.seg import read_ground_truth
 from medcam.errors import MedcamError
 from medcam.export._atomic import write_file_atomic
+from medcam.model.intensity import scale_intensity
 from medcam.model.load import LoadedModel, load_model
-from medcam.model.preprocess import prepare, scale_intensity
+from medcam.model.preprocess import prepare
 from medcam.model.spec import ModelSpec
 from medcam.series import read_series
 

@@ -20,16 +20,13 @@ from numpy.typing import NDArray
 
 from medcam.errors import ModelError
 from medcam.geometry import Geometry
-from medcam.model.grid import model_grid
+from medcam.model.grid import antialias_sigma, model_grid
+from medcam.model.intensity import scale_intensity
 from medcam.model.spec import ModelSpec
 from medcam.series.sitk import to_sitk
 from medcam.series.types import Series
 
-__all__ = ["ModelInput", "map_to_source", "prepare", "scale_intensity"]
-
-#: Anti-aliasing: Gaussian sigma (mm) = ANTIALIAS * sqrt(target_spacing^2 - source_spacing^2).
-ANTIALIAS = 0.4
-
+__all__ = ["ModelInput", "map_to_source", "prepare"]
 
 @dataclass(frozen=True)
 class ModelInput:
@@ -45,19 +42,6 @@ class ModelInput:
     grid: Geometry
 
 
-def scale_intensity(values: NDArray[np.float32], spec: ModelSpec, monochrome1: bool = False
-                    ) -> NDArray[np.float32]:
-    """Scale voxel values to [0, 1] by the spec's intensity window."""
-    win = spec.intensity
-    if win.mode == "window":
-        low, high = win.low, win.high
-    else:
-        low, high = (float(v) for v in np.percentile(values, [win.low, win.high]))
-        high = max(high, low + 1e-6)
-    out = np.clip((values - low) / (high - low), 0.0, 1.0).astype(np.float32)
-    return 1.0 - out if monochrome1 else out
-
-
 def _resample(image: sitk.Image, grid: Geometry, default: float) -> NDArray[np.float32]:
     reference = to_sitk(np.zeros(grid.shape, dtype=np.float32), grid)
     out = sitk.Resample(image, reference, sitk.Transform(), sitk.sitkLinear, float(default),
@@ -66,20 +50,13 @@ def _resample(image: sitk.Image, grid: Geometry, default: float) -> NDArray[np.f
 
 
 def _antialias(image: sitk.Image, source: Geometry, target: Geometry) -> sitk.Image:
-    # Per source axis: the finest target spacing along that physical direction.
-    proj = np.abs(target.direction_matrix.T @ source.direction_matrix)  # target x source
-    tgt = np.asarray(target.spacing)
-    src = np.asarray(source.spacing)
-    eff = np.array([tgt[np.argmax(proj[:, a])] for a in range(3)])
-    sigma = ANTIALIAS * np.sqrt(np.clip(eff**2 - src**2, 0.0, None))
-    if source.shape[0] == 1:
-        sigma[0] = 0.0
-    if not (sigma > 0.05).any():
+    sigma = antialias_sigma(source, target)
+    if not (sigma > 0).any():
         return image
     # SimpleITK orders axes (column, row, slice); sigma is in mm. Smooth only the axes
     # that are downsampled (the recursive filter refuses a zero sigma).
     for axis, s in enumerate(sigma[::-1]):
-        if s > 0.05:
+        if s > 0:
             f = sitk.RecursiveGaussianImageFilter()
             f.SetDirection(axis)
             f.SetSigma(float(s))

@@ -33,7 +33,7 @@ from numpy.typing import NDArray
 from pydicom.dataset import Dataset
 
 from medcam.errors import NotAVolumeError
-from medcam.geometry import Geometry
+from medcam.geometry import PROJECTION_DIRECTION, Geometry
 from medcam.series._frames import FrameInfo, SliceRef, frames_of
 from medcam.series._pydicom import BadValueError, get_floats
 
@@ -67,12 +67,6 @@ ORIENTATION_TOLERANCE = 1e-4
 ORTHONORMAL_INPUT_TOLERANCE = 1e-3
 #: Largest relative difference between the Pixel Spacing values of two slices.
 PIXEL_SPACING_RELATIVE_TOLERANCE = 1e-4
-#: Placeholder direction of projection images (columns: slice, row, column axes), that
-#: of an axial DICOM slice: row cosine (1, 0, 0) for the column axis, column cosine
-#: (0, 1, 0) for the row axis, and their cross product (0, 0, 1) for the slice axis.
-PROJECTION_DIRECTION: tuple[float, ...] = (0.0, 0.0, 1.0,
-                                           0.0, 1.0, 0.0,
-                                           1.0, 0.0, 0.0)
 #: Consecutive projected gaps below this (mm) mean two slices share a position.
 DUPLICATE_POSITION_TOLERANCE_MM = 1e-3
 

@@ -11,20 +11,29 @@ subcutaneous fat layer -90), two ellipsoidal lungs (-850), a heart (+45) between
 them, a vertebral column (+450) posteriorly. A nodule is an ellipsoid of 6-30 mm
 diameter, either in a lung (solid, -100..+60 HU) or in soft tissue (+60..+150 HU
 above the tissue around it).
+
+Evaluation is written against the array API (through ``array_api_compat``), so the
+same code renders NumPy arrays on the CPU for tests and samples, and torch tensors on
+any device for training (:mod:`medcam.synthetic.scanner`).
 """
 
 from __future__ import annotations
 
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from array_api_compat import array_namespace, device
 from numpy.typing import NDArray
 
 from medcam.geometry import Geometry
 
-__all__ = ["ChestPhantom", "Nodule", "random_nodule", "random_phantom", "render_ct",
-           "render_radiograph"]
+#: A NumPy array or another array-API array (a torch tensor on any device).
+Array = Any
+
+__all__ = ["ChestPhantom", "Nodule", "attenuation_integral", "random_nodule", "random_phantom",
+           "render_ct", "render_radiograph"]
 
 AIR_HU = -1000.0
 EDGE_MM = 0.6
@@ -69,44 +78,48 @@ class ChestPhantom:
     tissue_hu: float = 40.0
     nodule: Nodule | None = None
 
-    def evaluate(self, points: NDArray[np.float64], edge_mm: float = EDGE_MM
-                 ) -> NDArray[np.float32]:
-        """HU at (..., 3) LPS points; ``edge_mm`` sets how soft tissue edges are."""
+    def evaluate(self, points: Array, edge_mm: float = EDGE_MM) -> Array:
+        """HU at (..., 3) LPS points; ``edge_mm`` sets how soft tissue edges are.
+
+        ``points`` is a NumPy array (float32 HU comes back) or any array-API array,
+        such as a torch tensor on a GPU (the result keeps its dtype and device).
+        """
         token = _EDGE.set(edge_mm)
         try:
             return self._evaluate(points)
         finally:
             _EDGE.reset(token)
 
-    def _evaluate(self, points: NDArray[np.float64]) -> NDArray[np.float32]:
-        p = points - np.asarray(self.center)
-        x, y, _z = p[..., 0], p[..., 1], p[..., 2]
-        body_q = np.sqrt((x / self.body_radii[0]) ** 2 + (y / self.body_radii[1]) ** 2)
+    def _evaluate(self, points: Array) -> Array:
+        xp = array_namespace(points)
+        p = points - _const(points, self.center)
+        x, y = p[..., 0], p[..., 1]
+        body_q = xp.sqrt((x / self.body_radii[0]) ** 2 + (y / self.body_radii[1]) ** 2)
         body = _inside(body_q, min(self.body_radii))
         inner = _inside(body_q, min(self.body_radii), margin_mm=12.0)
         hu = AIR_HU + body * (self.tissue_hu - 90.0 - AIR_HU) + inner * 90.0
-        lungs = np.zeros_like(x)
+        lungs = xp.zeros_like(x)
         lx, ly, lz = self.lung_offset
         for side in (-1.0, 1.0):
             q = _ellipsoid_q(p, (side * lx, ly, lz), self.lung_radii)
-            lungs = np.maximum(lungs, _inside(q, min(self.lung_radii)))
+            lungs = xp.maximum(lungs, _inside(q, min(self.lung_radii)))
         heart = _inside(_ellipsoid_q(p, (18.0, -35.0, -25.0), self.heart_radii),
                         min(self.heart_radii))
         lungs = lungs * (1.0 - heart)
         hu = hu + lungs * (-850.0 - self.tissue_hu) + heart * 5.0
-        spine_q = np.sqrt(x**2 + (y - 88.0) ** 2) / self.spine_radius
+        spine_q = xp.sqrt(x**2 + (y - 88.0) ** 2) / self.spine_radius
         hu = hu + _inside(spine_q, self.spine_radius) * (450.0 - self.tissue_hu)
         if self.nodule is not None:
             hu = self._add_nodule(hu, points)
-        return hu.astype(np.float32)
+        return hu.astype(np.float32) if isinstance(hu, np.ndarray) else hu
 
-    def _add_nodule(self, hu: NDArray[np.float64], points: NDArray[np.float64]
-                    ) -> NDArray[np.float64]:
+    def _add_nodule(self, hu: Array, points: Array) -> Array:
         n = self.nodule
         assert n is not None
-        rot = np.asarray(n.rotation).reshape(3, 3)
-        local = (points - np.asarray(n.center)) @ rot
-        q = np.sqrt(((local / np.asarray(n.radii)) ** 2).sum(-1))
+        xp = array_namespace(points)
+        rot = _const(points, n.rotation)
+        local = (points - _const(points, n.center)) @ xp.reshape(rot, (3, 3))
+        q = xp.sqrt(xp.sum((local / _const(points, n.radii)) ** 2, axis=-1))
         w = _inside(q, min(n.radii))
         target = n.hu if n.in_lung else hu + n.hu
         return hu + w * (target - hu)
@@ -122,19 +135,26 @@ class ChestPhantom:
         return inside & (heart_q > 1.15)
 
 
-def _ellipsoid_q(p: NDArray[np.float64], c: tuple[float, float, float],
-                 r: tuple[float, float, float]) -> NDArray[np.float64]:
-    return np.sqrt((((p - np.asarray(c)) / np.asarray(r)) ** 2).sum(-1))
+def _const(like: Array, values: tuple[float, ...]) -> Array:
+    """``values`` as an array of ``like``'s namespace, dtype and device."""
+    xp = array_namespace(like)
+    return xp.asarray(values, dtype=like.dtype, device=device(like))
 
 
-def _inside(q: NDArray[np.float64], radius_mm: float, margin_mm: float = 0.0
-            ) -> NDArray[np.float64]:
+def _ellipsoid_q(p: Array, c: tuple[float, float, float], r: tuple[float, float, float]
+                 ) -> Array:
+    xp = array_namespace(p)
+    return xp.sqrt(xp.sum(((p - _const(p, c)) / _const(p, r)) ** 2, axis=-1))
+
+
+def _inside(q: Array, radius_mm: float, margin_mm: float = 0.0) -> Array:
     """Soft indicator of ``q < 1`` (shrunk by ``margin_mm``), edges ``EDGE_MM`` wide.
 
     ``(q - 1) * radius_mm`` approximates the signed distance to the surface.
     """
+    xp = array_namespace(q)
     dist = (q - 1.0) * radius_mm + margin_mm
-    return 0.5 * (1.0 - np.tanh(dist / _EDGE.get()))
+    return 0.5 * (1.0 - xp.tanh(dist / _EDGE.get()))
 
 
 def _random_rotation(rng: np.random.Generator) -> NDArray[np.float64]:
@@ -197,27 +217,46 @@ def render_ct(phantom: ChestPhantom, geometry: Geometry, rng: np.random.Generato
     return vol
 
 
+def attenuation_integral(phantom: ChestPhantom, shape: tuple[int, int], pixel_spacing: float,
+                         depth_step_mm: float = 4.0, *, like: Array | None = None,
+                         center: tuple[float, float, float] | None = None,
+                         chunk: int = 8) -> Array:
+    """Line integral (mm) of linear attenuation (relative to water) along y, per pixel.
+
+    A PA geometry: rows run from head to feet (-z), columns from the patient's right to
+    left (+x), both centred on ``center`` (default: the phantom's); the integral runs
+    from 140 mm anterior to 140 mm posterior of the centre in ``depth_step_mm`` steps.
+    Computed in NumPy (float64), or on ``like``'s namespace, dtype and device (a torch
+    tensor on a GPU).
+    """
+    xp = np if like is None else array_namespace(like)
+    kw = {"dtype": np.float64} if like is None else {"dtype": like.dtype, "device": device(like)}
+    rows, cols = shape
+    c = phantom.center if center is None else center
+    zs = c[2] - (xp.arange(rows, **kw) - (rows - 1) / 2) * pixel_spacing
+    xs = c[0] + (xp.arange(cols, **kw) - (cols - 1) / 2) * pixel_spacing
+    ys = c[1] + xp.arange(-140.0, 140.0 + 1e-6, depth_step_mm, **kw)
+    zz, xx = xp.meshgrid(zs, xs, indexing="ij")
+    total = xp.zeros((rows, cols), **kw)
+    for start in range(0, ys.shape[0], chunk):
+        y = ys[start:start + chunk][:, None, None]
+        n = y.shape[0]
+        pts = xp.stack([xp.broadcast_to(xx, (n, rows, cols)), xp.broadcast_to(y, (n, rows, cols)),
+                        xp.broadcast_to(zz, (n, rows, cols))], axis=-1)
+        mu = (phantom.evaluate(pts) - AIR_HU) / 1000.0
+        total = total + xp.sum(xp.clip(mu, 0.0, None), axis=0) * depth_step_mm
+    return total
+
+
 def render_radiograph(phantom: ChestPhantom, shape: tuple[int, int], pixel_spacing: float,
                       rng: np.random.Generator | None = None, depth_step_mm: float = 4.0,
                       noise: float = 0.01) -> NDArray[np.float32]:
     """A PA projection radiograph in [0, 1] (bright = attenuating).
 
-    Rows run from head to feet (-z), columns from the patient's right to left (+x);
-    the line integral of attenuation along y (anterior to posterior) is taken with
-    ``depth_step_mm`` steps, and mapped through ``1 - exp(-k * integral)``.
+    ``1 - exp(-integral / 180 mm)`` of :func:`attenuation_integral`, plus Gaussian noise.
     """
-    rows, cols = shape
-    c = np.asarray(phantom.center)
-    zs = c[2] + (np.arange(rows) - (rows - 1) / 2) * -pixel_spacing
-    xs = c[0] + (np.arange(cols) - (cols - 1) / 2) * pixel_spacing
-    ys = c[1] + np.arange(-140.0, 140.0 + 1e-6, depth_step_mm)
-    total = np.zeros((rows, cols))
-    zz, xx = np.meshgrid(zs, xs, indexing="ij")
-    for y in ys:
-        pts = np.stack([xx, np.full_like(xx, y), zz], axis=-1)
-        mu = (phantom.evaluate(pts) - AIR_HU) / 1000.0
-        total += np.clip(mu, 0, None) * depth_step_mm
-    img = 1.0 - np.exp(-total / 180.0)
+    img = 1.0 - np.exp(-attenuation_integral(phantom, shape, pixel_spacing, depth_step_mm)
+                       / 180.0)
     if rng is not None and noise > 0:
         img = img + rng.normal(0.0, noise, img.shape)
     return np.clip(img, 0, 1).astype(np.float32)
