@@ -9,8 +9,8 @@ output ``L`` (ReLU, upsampled, min-max; CAM_METHODS.md §7, so ``|L| = L``), by
 Spearman rank correlation, averaged over 8 inputs x 8 seeds x 5 models; it must be
 < 0.5. ``bench/cam_sanity.py`` prints the per-step curve and the spread over models.
 
-Measured (torch 2.13 CPU): Grad-CAM / XGrad-CAM / HiResCAM 0.31 (2D) and 0.29 (3D),
-FG-CAM 0.38 and 0.39; Grad-CAM++ and LayerCAM 0.84 and 0.72 (no trained model below
+Measured (torch 2.13 CPU): Grad-CAM / XGrad-CAM / HiResCAM 0.30-0.31 (2D), 0.29 (3D),
+FG-CAM 0.38 / 0.39; Grad-CAM++ and LayerCAM 0.84 / 0.72 (no trained model below
 0.60). With a GAP+linear head LayerCAM is ``sum_k ReLU(W_ck) A_k / M`` and Grad-CAM++
 a positively weighted sum of the same channels (``W_ck / (2 + Ā_k W_ck)`` where
 ``W_ck > 0``): a random head only re-weights non-negative channels, never flips them,
