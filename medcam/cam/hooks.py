@@ -9,10 +9,9 @@ Gradient capture costs about one forward pass: the forward runs under ``no_grad`
 the first target layer, whose output is replaced by a detached leaf ``a`` (``a * 1`` goes
 downstream, so in-place ops after it still work); grad mode is switched on from there, so
 only the tail after the target layer is recorded, and :func:`torch.autograd.grad` later
-differentiates the score with respect to ``a`` alone. With the parameters' ``requires_grad``
-off (:func:`model_guard`) the recorded tail has no parameter leaves at all, so no
-parameter gradient can be computed or accumulated. ``bench/cam_memory.py`` measures the
-peak memory against a no-grad forward pass (issue 3's target: at most 1.5x at 160^3).
+differentiates the score with respect to ``a`` alone; with ``requires_grad`` off
+(:func:`model_guard`) the tail has no parameter leaves, so no parameter gradient exists.
+``bench/cam_memory.py`` measures the peak memory against a no-grad forward pass.
 """
 
 from __future__ import annotations
