@@ -5,7 +5,8 @@ subprocess per case builds a model copy per method, warms each up once, then tim
 methods round-robin for ``--repeats`` rounds (medians; each timed call follows an untimed
 one of the same method), so every method sees the same machine load. Memory on the CPU:
 one fresh subprocess per method makes one call (peak RSS during the call minus RSS
-before it, via ``resource.getrusage``). On CUDA one process per case does both: the
+before it: the kernel's peak mark ``VmHWM``, reset just before the call, else
+``resource.getrusage``). On CUDA one process per case does both: the
 ``torch.cuda.max_memory_allocated`` delta of each method's first call, statistics reset
 between methods.
 pytorch-grad-cam is measured only if it is importable.
@@ -58,6 +59,30 @@ def build(arch: str, dims: int, classes: int = 2) -> nn.Module:
 def _rss_bytes() -> int:
     with open("/proc/self/statm") as fh:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS mark (Linux ``clear_refs`` 5); False where unsupported.
+
+    Without it ``ru_maxrss`` is the peak since the process started, so a peak during
+    model construction can hide the call's own.
+    """
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        return False
+    return True
+
+
+def _peak_rss_bytes(reset: bool) -> int:
+    """Peak RSS since :func:`_reset_peak_rss` (``VmHWM``), else since the process started."""
+    if reset:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _runner(spec: dict[str, Any], model: nn.Module, x: Tensor) -> Callable[[], object]:
@@ -118,17 +143,20 @@ def memory_worker(spec: dict[str, Any]) -> dict[str, float]:
 
     device, model, x = _setup(spec)
     run = _runner(spec, model, x)
+    reset = False
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
         before = torch.cuda.memory_allocated()
     else:
         before = _rss_bytes()
+        reset = _reset_peak_rss()
     first = _timed(run, device)
     if device.type == "cuda":
-        peak = torch.cuda.max_memory_allocated() - before
+        top = torch.cuda.max_memory_allocated()
     else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
-    return {"first_s": first, "peak_mb": max(peak, 0) / 2**20}
+        top = _peak_rss_bytes(reset)
+    return {"first_s": first, "peak_mb": max(top - before, 0) / 2**20,
+            "before_mb": before / 2**20, "top_mb": top / 2**20}
 
 
 def timing_worker(spec: dict[str, Any]) -> dict[str, float]:

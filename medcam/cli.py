@@ -63,7 +63,8 @@ def _cmd_methods() -> int:
 
     for name in cam.available():
         info = cam.describe(name)
-        print(f"{name:<12} {info.cost_class:<13} {info.paper}")
+        grad = "backward" if info.needs_grad else "no-grad"
+        print(f"{name:<12} {info.cost_class:<13} {grad:<9} {info.paper}")
     return EXIT_OK
 
 

@@ -17,6 +17,11 @@ class GradCamPlusPlus(GradientCam):
     ``a_k(u) = g² / (2 g² + [sum_v A_k(v)] · g³)`` (``a = 0`` where ``g = 0``). This is the
     paper's piecewise-linear specialisation; MONAI's GradCAMpp uses ``sum_v A_k(v) g_k(v)³``
     in the denominator instead, pytorch-grad-cam sums only axes (2, 3) (2D-only).
+
+    Behind a GAP+linear head (``g = W_ck / M``) the weights are ``W_ck / (2 + Ā_k W_ck)``
+    for ``W_ck > 0`` and 0 otherwise: a positive combination of non-negative channels, so
+    the map barely changes when the head and last block are re-initialised (it fails the
+    B-13 randomisation check; see ``tests/cam/test_sanity.py``).
     """
 
     name = "gradcam++"

@@ -1,14 +1,17 @@
 """Hook lifecycle: run a model with its state guarded and target-layer outputs captured.
 
 Everything registered here is removed in ``finally`` blocks; :func:`model_guard` puts the
-model in eval mode and restores every module's ``training`` flag and every parameter's
-``.grad`` and ``requires_grad`` exactly as found, also when the model raises.
+model in eval mode with every parameter's ``requires_grad`` off, and restores every
+module's ``training`` flag and every parameter's ``.grad`` and ``requires_grad`` exactly
+as found, also when the model raises.
 
 Gradient capture costs about one forward pass: the forward runs under ``no_grad`` until
 the first target layer, whose output is replaced by a detached leaf ``a`` (``a * 1`` goes
 downstream, so in-place ops after it still work); grad mode is switched on from there, so
 only the tail after the target layer is recorded, and :func:`torch.autograd.grad` later
-differentiates the score with respect to ``a`` alone (no parameter gradients).
+differentiates the score with respect to ``a`` alone; with ``requires_grad`` off
+(:func:`model_guard`) the tail has no parameter leaves, so no parameter gradient exists.
+``bench/cam_memory.py`` measures the peak memory against a no-grad forward pass.
 """
 
 from __future__ import annotations
@@ -36,12 +39,14 @@ PreHook = Callable[[nn.Module, tuple[Any, ...]], Any]
 
 @contextmanager
 def model_guard(model: nn.Module) -> Iterator[None]:
-    """Run in eval mode; restore training flags, ``.grad`` and ``requires_grad`` after."""
+    """Run in eval mode without parameter gradients; restore flags and ``.grad`` after."""
     training = [(m, m.training) for m in model.modules()]
     params = list(model.parameters())
     state = [(p, p.grad, p.requires_grad) for p in params]
     model.eval()
     try:
+        for p in params:
+            p.requires_grad_(False)
         yield
     finally:
         for module, flag in training:

@@ -16,6 +16,11 @@ class LayerCam(GradientCam):
     Map: ``ReLU(sum_k ReLU(g_k) ⊙ A_k)``. With several target layers the shallow maps are
     rescaled by ``tanh(2·M / max M)`` and fused by element-wise maximum (see
     :meth:`~medcam.cam.base.CamMethod._fuse`), as in the paper's multi-stage version.
+
+    Behind a GAP+linear head it is ``sum_k ReLU(W_ck) A_k / M``, the positive part of CAM:
+    re-initialising the head and last block only re-weights non-negative channels, so the
+    map barely changes (it fails the B-13 randomisation check; see
+    ``tests/cam/test_sanity.py``).
     """
 
     name = "layercam"

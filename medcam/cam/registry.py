@@ -36,6 +36,8 @@ class MethodInfo:
         cost_class: ``"gradient"``, ``"perturbation"`` or ``"gradient-free"``.
         paper: short citation with arXiv id or venue.
         summary: one line.
+        needs_grad: the method takes a backward pass (it refuses
+            ``torch.inference_mode()``); FD-CAM is a perturbation method that does.
 
     """
 
@@ -43,6 +45,7 @@ class MethodInfo:
     cost_class: CostClass
     paper: str
     summary: str
+    needs_grad: bool = False
 
 
 _TABLE: dict[str, tuple[type[CamMethod], str, str]] = {
@@ -54,7 +57,7 @@ _TABLE: dict[str, tuple[type[CamMethod], str, str]] = {
                   "Positive-gradient weights with per-voxel second-order coefficients."),
     "xgradcam": (XGradCam, "Fu et al., BMVC 2020, arXiv 2008.02312",
                  "Gradients weighted by normalised activations (axiom-based)."),
-    "layercam": (LayerCam, "Jiang et al., IEEE TIP 2021",
+    "layercam": (LayerCam, "Jiang et al., IEEE TIP 30:5875, 2021",
                  "Element-wise positive-gradient weights; fuses several layers for detail."),
     "hirescam": (HiResCam, "Draelos & Carin, arXiv 2011.08891",
                  "Gradient times activation per voxel, no averaging; faithful for GAP heads."),
@@ -89,14 +92,14 @@ def _lookup(name: str) -> tuple[type[CamMethod], str, str]:
 
 
 def describe(name: str) -> MethodInfo:
-    """Name, cost class, citation and one-line summary of a method.
+    """Name, cost class, citation, one-line summary and gradient need of a method.
 
     Raises:
         CamError: unknown method name.
 
     """
     cls, paper, summary = _lookup(name)
-    return MethodInfo(name, cls.cost_class, paper, summary)
+    return MethodInfo(name, cls.cost_class, paper, summary, cls.needs_grad)
 
 
 def create(name: str, model: nn.Module, target_layer: LayerSpec | None = None,

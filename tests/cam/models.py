@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Iterable
+
 import torch
 from torch import Tensor, nn
+
+from medcam import cam
+from medcam.audit.randomization import cascade_blocks, randomize_block, spearman
 
 CONV = {2: nn.Conv2d, 3: nn.Conv3d}
 POOL = {2: nn.AdaptiveAvgPool2d, 3: nn.AdaptiveAvgPool3d}
@@ -58,18 +64,75 @@ def tiny_cnn(dims: int, classes: int = 2, seed: int = 0) -> nn.Sequential:
         POOL[dims](1), nn.Flatten(), nn.Linear(16, classes))
 
 
-def train_planted(model: nn.Module, dims: int, steps: int = 40, size: int = 32) -> nn.Module:
-    """Train ``model`` a few steps: class 1 = a bright cube is present, class 0 = noise only."""
+def add_distractor(x: Tensor, corners: Tensor, seed: int) -> Tensor:
+    """Add a dark cube (-1) to every volume, at least one voxel away from its bright cube.
+
+    Class-irrelevant structure of the same size and contrast as the planted cube (the
+    volume must leave room for both cubes).
+    """
+    gen = torch.Generator().manual_seed(seed)
+    size = x.shape[2]
+    for i, corner in enumerate(corners.tolist()):
+        while True:
+            dark = torch.randint(0, size - CUBE + 1, (len(corner),), generator=gen).tolist()
+            if max(abs(a - b) for a, b in zip(dark, corner, strict=True)) > CUBE:
+                break
+        x[(i, 0, *(slice(c, c + CUBE) for c in dark))] -= 1.0
+    return x
+
+
+def planted_task(dims: int, n: int, size: int, seed: int,
+                 distractor: bool = False) -> tuple[Tensor, Tensor]:
+    """``n`` labelled volumes: class 1 (odd rows) has a bright cube, class 0 is noise only.
+
+    With ``distractor`` every volume of both classes also gets a dark cube.
+    """
+    x, corners = planted_batch(dims, n, size, seed=seed)
+    y = torch.arange(n) % 2
+    x[y == 0] = 0.05 * torch.randn(x[y == 0].shape, generator=torch.Generator().manual_seed(seed))
+    return (add_distractor(x, corners, seed) if distractor else x), y
+
+
+def train_planted(model: nn.Module, dims: int, steps: int = 40, size: int = 32,
+                  distractor: bool = False) -> nn.Module:
+    """Train ``model`` a few Adam steps on :func:`planted_task` (batches of 32)."""
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     for step in range(steps):
-        x, _ = planted_batch(dims, 32, size, seed=100 + step)
-        y = torch.arange(32) % 2
-        x[y == 0] = 0.05 * torch.randn_like(x[y == 0])
+        x, y = planted_task(dims, 32, size, seed=100 + step, distractor=distractor)
         opt.zero_grad()
         nn.functional.cross_entropy(model(x), y).backward()
         opt.step()
     opt.zero_grad(set_to_none=True)
     return model.eval()
+
+
+def randomised(model: nn.Module, steps: int, seed: int) -> nn.Module:
+    """A copy of ``model`` whose last ``steps`` parameter blocks are re-initialised.
+
+    Cascading, from the logits downward, with each block's own initialiser, exactly as
+    :func:`medcam.audit.randomization.cascading_randomization` does (step ``k`` uses
+    ``seed + k``).
+    """
+    work = copy.deepcopy(model)
+    for k, name in enumerate(cascade_blocks(model)[:steps]):
+        randomize_block(work.get_submodule(name), seed + k)
+    return work.eval()
+
+
+def randomisation_spearman(method: str, model: nn.Module, x: Tensor, steps: int,
+                           seeds: Iterable[int], layer: str = "7") -> list[float]:
+    """Spearman of each input's map (class 1) before and after :func:`randomised`.
+
+    The maps are medcam's output ``L`` (ReLU, upsampled, min-max; CAM_METHODS.md §7);
+    a constant map has no ranking and counts 0, as in the audit. One value per seed and
+    input.
+    """
+    before = cam.create(method, model, target_layer=layer)(x, 1)
+    rhos = []
+    for seed in seeds:
+        after = cam.create(method, randomised(model, steps, seed), target_layer=layer)(x, 1)
+        rhos += [spearman(b, a) for b, a in zip(before, after, strict=True)]
+    return rhos
 
 
 class MlpHead(nn.Module):

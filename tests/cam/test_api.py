@@ -37,6 +37,9 @@ def test_available_and_describe() -> None:
     assert cam.describe("recipro").cost_class == "gradient-free"
     assert cam.describe("scorecam").cost_class == "perturbation"
     assert cam.describe("gradcam").cost_class == "gradient"
+    needs = {n for n in NAMES if cam.describe(n).needs_grad}
+    assert needs == {"gradcam", "gradcam++", "xgradcam", "layercam", "hirescam", "fdcam",
+                     "fgcam"}
 
 
 def test_unknown_names_and_options() -> None:

@@ -105,6 +105,23 @@ def test_frozen_parameters_like_load_model() -> None:
 
 
 @pytest.mark.parametrize("method", GRADIENT_LIKE)
+def test_no_parameter_requires_grad_during_a_call(method: str) -> None:
+    """Gradients are taken w.r.t. the target layer only: no parameter is a graph leaf."""
+    model = tiny_cnn(2)
+    seen: list[bool] = []
+    handle = model[10].register_forward_hook(
+        lambda *_: seen.append(any(p.requires_grad for p in model.parameters())))
+    try:
+        cam.create(method, model, target_layer="7").compute(torch.randn(2, 1, 32, 32), 1)
+    finally:
+        handle.remove()
+    assert seen
+    assert not any(seen)
+    assert all(p.requires_grad for p in model.parameters())
+    assert all(p.grad is None for p in model.parameters())
+
+
+@pytest.mark.parametrize("method", GRADIENT_LIKE)
 def test_inference_mode_is_refused_for_gradient_methods(method: str) -> None:
     engine = cam.create(method, tiny_cnn(2))
     with torch.inference_mode(), pytest.raises(CamError, match="inference_mode"):
