@@ -17,16 +17,19 @@ Why the training needs help: a 20 mm nodule fills about 1/4000 of the chest, so
 through the global average pool the classification loss tells each feature cell
 almost nothing, and a plain cross-entropy run stays at chance for hundreds of steps
 (measured: 860 steps of batch 16 on a GPU, loss 0.693 throughout). Deep supervision
-fixes it: the classifier's own lesion-minus-normal weights, applied to the rectified
-features of each cell (the CAM of the GAP + linear head), plus a training-only offset,
-must say per cell whether the cell holds the nodule (binary cross-entropy, nodule and
-background cells weighted equally). The per-cell evidence and the CAM are then the
-same map, so the CAM points where the model saw the nodule. (A separate 1x1 head
-learns to localise as well, but the classifier then leans on other channels: its CAM
-peak landed a median 26 mm from the nodule.) Loss = classifier cross-entropy +
-``--cell-loss`` x the per-cell loss; AdamW; the learning rate warms up over 3 % of the
-time budget and then follows a cosine to zero; nodules start at 16 mm and reach the
-full 6-30 mm range at 40 % of the budget.
+fixes it, on the CAM itself: the classifier's lesion-minus-normal weights applied to
+the rectified features of each cell (the CAM of the GAP + linear head) must reach
+``--cell-level`` in the cells that hold the nodule and be zero elsewhere (squared
+errors, nodule and background cells weighted equally). Zero, not merely negative,
+background evidence is what the average pool needs for a nodule's few cells to stand
+out. Two variants that failed, measured: a separate 1x1 head trained to localise (the
+classifier then leaned on other channels; its CAM peak landed a median 26 mm from the
+nodule), and per-cell cross-entropy on the CAM (background pushed negative by any
+amount: the classifier stayed at chance). Nothing is added to the network, so the
+saved model is the stock MONAI DenseNet. Loss = classifier cross-entropy +
+``--cell-loss`` x the per-cell loss; AdamW; the learning rate warms up over 3 % of
+the time budget and then follows a cosine to zero; nodules start at 16 mm and reach
+the full 6-30 mm range at 40 % of the budget.
 
 A fixed held-out set (fresh chests, full nodule range) is scored every
 ``--eval-every`` seconds: accuracy, and for cases with a nodule the distance from
@@ -63,7 +66,7 @@ CONFIGS = {
         "class_names": CLASSES, "spatial_dims": 3, "input_size": [128, 128, 128],
         "input_spacing": [2.5, 2.5, 2.5],
         "intensity": {"mode": "window", "low": -1000.0, "high": 400.0},
-        "target_layer": "features", "modalities": ["CT"], "outside_value": -1000.0,
+        "target_layer": "class_layers.relu", "modalities": ["CT"], "outside_value": -1000.0,
         "description": "3D CT lung nodule classifier (synthetic demo, MONAI DenseNet with "
                        "one dense block, 128^3 at 2.5 mm)",
     },
@@ -73,7 +76,7 @@ CONFIGS = {
         "class_names": CLASSES, "spatial_dims": 2, "input_size": [128, 128],
         "input_spacing": [2.8, 2.8],
         "intensity": {"mode": "percentile", "low": 0.5, "high": 99.5},
-        "target_layer": "features", "modalities": ["DX", "CR"], "outside_value": None,
+        "target_layer": "class_layers.relu", "modalities": ["DX", "CR"], "outside_value": None,
         "description": "2D chest radiograph nodule classifier (synthetic demo, MONAI "
                        "DenseNet with one dense block, 128^2 at 2.8 mm)",
     },
@@ -111,13 +114,18 @@ def cell_targets(cases: list[Case], cell_shape: tuple[int, ...], input_shape: tu
     return out
 
 
-def cell_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy per cell, nodule and background cells weighted equally."""
-    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none").flatten(1)
-    target = target.flatten(1)
-    pos = (bce * target).sum(1) / target.sum(1).clamp(min=1)
-    neg = (bce * (1 - target)).sum(1) / (1 - target).sum(1)
-    return (pos + neg).mean()
+def cell_loss(evidence: torch.Tensor, target: torch.Tensor, level: float) -> torch.Tensor:
+    """Per-cell evidence: ``level`` or more in nodule cells, zero elsewhere.
+
+    Squared errors, nodule and background cells weighted equally. Zero (not merely
+    negative) background evidence is what a global average pool needs: a nodule's few
+    cells then stand out in the mean, instead of drowning in the background's spread.
+    """
+    evidence, target = evidence.flatten(1), target.flatten(1)
+    short = torch.relu(level - evidence) ** 2
+    pos = (short * target).sum(1) / target.sum(1).clamp(min=1)
+    neg = (evidence**2 * (1 - target)).sum(1) / (1 - target).sum(1)
+    return (pos + neg).mean() / level**2
 
 
 @torch.no_grad()
@@ -149,6 +157,49 @@ def evaluate(net: DenseNet, cases: list[Case], spacing: float,
     return {"accuracy": correct / len(cases), "cam_peak_mm_median": float(np.median(d)),
             "cam_peak_mm_p90": float(np.quantile(d, 0.9)),
             "cam_peak_within_10mm": float((d <= 10.0).mean())}
+
+
+@torch.no_grad()
+def refit_head(net: DenseNet, cases: list[Case], device: torch.device,
+               pull: float = 1e-4) -> None:
+    """Refit the classifier by logistic regression on the frozen, pooled features.
+
+    The per-cell loss leaves the lesion-minus-normal weights pointing at the nodule
+    channels, but the background keeps some evidence and the nodule's cells are about
+    1/1000 of a CT grid, so the trained head separates the classes poorly. A logistic
+    regression on the globally pooled features of ``cases`` (eval-mode batch norm, as
+    at inference), pulled towards the trained direction by ``pull`` times the squared
+    distance, gives the weight difference ``w`` and bias ``c``; the head becomes
+    ``+-w / 2`` and ``+-c / 2``. Measured on CT (128 cases, half held out): 86 % held-out
+    accuracy against 58 % before, with the CAM peak still within 10 mm of the nodule
+    in 90 % of the cases.
+    """
+    net.eval()
+    pooled = []
+    for n in range(0, len(cases), 8):
+        x, _ = stack(cases[n:n + 8], device)
+        pooled.append(torch.relu(net.features(x)).flatten(2).mean(2).double().cpu())
+    features = torch.cat(pooled)
+    labels = torch.tensor([c.label for c in cases], dtype=torch.float64)
+    head = net.class_layers.out
+    trained = (head.weight[1] - head.weight[0]).double().cpu()
+    w = trained.clone().requires_grad_(True)
+    c = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    with torch.enable_grad():
+        lbfgs = torch.optim.LBFGS([w, c], max_iter=500, line_search_fn="strong_wolfe")
+
+        def closure() -> torch.Tensor:
+            lbfgs.zero_grad()
+            loss = F.binary_cross_entropy_with_logits(features @ w + c, labels)
+            loss = loss + pull * ((w - trained) ** 2).sum()
+            loss.backward()
+            return loss
+
+        lbfgs.step(closure)
+    w = w.detach().to(head.weight.dtype).to(device)
+    head.weight.copy_(torch.stack([-w / 2, w / 2]))
+    head.bias.copy_(torch.tensor([-float(c) / 2, float(c) / 2], device=device))
+    net.train()
 
 
 def save(net: DenseNet, cfg: dict, out: Path, training: dict) -> None:
@@ -183,8 +234,7 @@ def train(args: argparse.Namespace) -> dict:
     net = DenseNet(**cfg["network_args"]).to(device)
     if args.init is not None:
         net.load_state_dict(torch.load(args.init, weights_only=True, map_location=device))
-    offset = torch.zeros((), device=device, requires_grad=True)  # training only
-    params = [*net.parameters(), offset]
+    params = list(net.parameters())
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-4)
     t0 = time.time()
     source = SOURCES[args.kind]
@@ -193,7 +243,8 @@ def train(args: argparse.Namespace) -> dict:
     val_rng = np.random.default_rng(20_000 + args.seed)
     val = [held_out.case(val_rng) for _ in range(args.val_size)]
     rng = np.random.default_rng(args.seed)
-    data = source(spec, rng, device, pool_size=args.pool, max_voxels=args.max_voxels)
+    data = source(spec, rng, device, pool_size=args.pool if args.minutes > 0 else 1,
+                  max_voxels=args.max_voxels)
     print(f"{args.kind}: device {device}, pool of {args.pool} and held-out set of "
           f"{args.val_size} rendered in {time.time() - t0:.0f} s", flush=True)
     budget = args.minutes * 60.0
@@ -213,11 +264,11 @@ def train(args: argparse.Namespace) -> dict:
             feats = net.features(x)
             out = net.class_layers(feats)
             head = net.class_layers.out.weight
-            per_cell = torch.einsum("nk...,k->n...", torch.relu(feats), head[1] - head[0]) + offset
+            per_cell = torch.einsum("nk...,k->n...", torch.relu(feats), head[1] - head[0])
         target = cell_targets(cases, tuple(per_cell.shape[1:]), tuple(x.shape[2:]), spacing,
                               device)
         ce = F.cross_entropy(out.float(), y)
-        aux = cell_loss(per_cell.float(), target)
+        aux = cell_loss(per_cell.float(), target, args.cell_level)
         opt.zero_grad(set_to_none=True)
         (ce + args.cell_loss * aux).backward()
         opt.step()
@@ -234,6 +285,12 @@ def train(args: argparse.Namespace) -> dict:
         if now - last_eval >= args.eval_every:
             _checkpoint(net, cfg, args, val, step, now - t0, device)
             last_eval = time.time()
+    if args.refit:
+        refit_source = source(spec, np.random.default_rng(30_000 + args.seed), device,
+                              pool_size=max(1, args.refit // 4), max_voxels=args.max_voxels)
+        refit_rng = np.random.default_rng(40_000 + args.seed)
+        refit_head(net, [refit_source.case(refit_rng) for _ in range(args.refit)], device)
+        print(f"{args.kind}: classifier refit on {args.refit} cases", flush=True)
     return _checkpoint(net, cfg, args, val, step, time.time() - t0, device)
 
 
@@ -241,7 +298,8 @@ def _checkpoint(net: DenseNet, cfg: dict, args: argparse.Namespace, val: list[Ca
                 step: int, seconds: float, device: torch.device) -> dict:
     metrics = evaluate(net, val, float(cfg["input_spacing"][0]), device)
     training = {"steps": step, "batch": args.batch, "lr": args.lr, "seed": args.seed,
-                "cell_loss": args.cell_loss, "seconds": round(seconds), "device": str(device),
+                "cell_loss": args.cell_loss, "cell_level": args.cell_level,
+                "head_refit_cases": args.refit, "seconds": round(seconds), "device": str(device),
                 "held_out": {"cases": len(val), **{k: round(v, 3) for k, v in metrics.items()}}}
     save(net, cfg, args.out, training)
     print(f"{args.kind} eval step {step}: {json.dumps(metrics)}", flush=True)
@@ -257,6 +315,8 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--cell-loss", type=float, default=1.0,
                     help="weight of the per-cell deep supervision (0: plain cross-entropy)")
+    ap.add_argument("--cell-level", type=float, default=4.0,
+                    help="lesion-minus-normal evidence asked of nodule cells")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--pool", type=int, default=32, help="pooled nodule-free acquisitions")
     ap.add_argument("--renew-every", type=int, default=4, help="steps per pool renewal")
@@ -267,6 +327,8 @@ def main() -> None:
     ap.add_argument("--eval-every", type=float, default=300.0, help="seconds")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     ap.add_argument("--init", type=Path, default=None, help="start from these weights")
+    ap.add_argument("--refit", type=int, default=0,
+                    help="refit the classifier on this many fresh cases at the end")
     ap.add_argument("--out", type=Path, default=ROOT / "medcam" / "model",
                     help="writes OUT/weights/NAME.pt and OUT/specs/NAME.json "
                          "(default: the package's own folders)")
