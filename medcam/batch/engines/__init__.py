@@ -1,0 +1,1 @@
+"""Batch engines: ``local`` (worker processes) and ``ray`` (Ray actors)."""

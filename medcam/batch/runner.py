@@ -1,0 +1,274 @@
+"""``run_batch``: plan, skip what is done, dispatch the rest, write the manifest.
+
+Resume rules for a series already in ``manifest.jsonl`` with the same model (name,
+version, weights sha256) and method:
+
+* ``done`` and the same listing key, and its output folder's ``summary.json``
+  holds the recorded job key: kept, not opened again;
+* ``failed`` and the same listing key: kept, unless ``retry_failed``;
+* anything else (new or changed input, other model or method, outputs missing,
+  ``--push`` not yet stored) goes to a worker, which hashes the input and adopts
+  an existing output folder of the same job key instead of recomputing.
+
+Series decided at plan time (non-image series, series of broken headers, or a
+modality the model does not accept) are recorded as ``skipped`` or ``failed``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from medcam.batch.manifest import Journal, ManifestEntry
+from medcam.batch.plan import Plan, PlannedOutcome, plan_folder
+from medcam.batch.progress import Progress
+from medcam.batch.schedule import Engine, WorkerCrashedError, dispatch
+from medcam.batch.units import ModelIdentity, WorkUnit, json_line
+from medcam.batch.worker import STATE_DIR, SUMMARY, JobConfig, Outcome, failed_entry
+from medcam.errors import BatchError, WeightsMismatchError
+
+__all__ = ["ENGINES", "BatchOptions", "BatchReport", "run_batch"]
+
+ENGINES = ("local", "ray")
+MANIFEST = "manifest.jsonl"
+RUNS = "runs.jsonl"
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """A batch run, as the ``medcam batch`` command takes it.
+
+    Args:
+        archive: a folder (or file) of DICOM files, or a DICOMweb base URL.
+        out_dir: the output folder.
+        model: built-in model name or spec/TorchScript file.
+        method: CAM method.
+        workers: worker processes (local) or actors (ray).
+        engine: ``local`` or ``ray``.
+        ray_address: address of a running Ray cluster (ray engine only).
+        device: ``cpu`` or ``cuda`` (``cuda:N`` for one GPU).
+        retry_failed: process again the series that failed before.
+        query: QIDO-RS query for a DICOMweb archive, e.g. ``ModalitiesInStudy=CT``.
+        push: where to send the outputs (``dicom://AET@host:port`` or a DICOMweb URL).
+        calling_aet: our AE title for a DIMSE push.
+        preview: write ``preview.png`` per series.
+        progress: show progress on stderr.
+
+    """
+
+    archive: str | Path
+    out_dir: Path
+    model: str = "demo-ct3d"
+    method: str = "gradcam"
+    workers: int = 1
+    engine: str = "local"
+    ray_address: str | None = None
+    device: str = "cpu"
+    retry_failed: bool = False
+    query: str | None = None
+    push: str | None = None
+    calling_aet: str = "MEDCAM"
+    preview: bool = False
+    progress: bool = False
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    """The final manifest of a run and what this run did."""
+
+    entries: tuple[ManifestEntry, ...]
+    stats: Mapping[str, int] = field(default_factory=dict)
+    manifest: Path = Path()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stats", MappingProxyType(dict(self.stats)))
+
+    @property
+    def n_failed(self) -> int:
+        """Series whose entry is ``failed``."""
+        return sum(e.status == "failed" for e in self.entries)
+
+
+def _check_options(o: BatchOptions) -> None:
+    if o.engine not in ENGINES:
+        raise BatchError(f"unknown engine {o.engine!r}; use one of {', '.join(ENGINES)}")
+    if o.workers < 1:
+        raise BatchError("--workers must be at least 1")
+    if o.ray_address and o.engine != "ray":
+        raise BatchError("--ray-address needs --engine ray")
+    if not (o.device == "cpu" or o.device == "cuda" or o.device.startswith("cuda:")):
+        raise BatchError(f"unknown device {o.device!r}; use cpu or cuda")
+
+
+def _check_model(o: BatchOptions) -> tuple[ModelIdentity, tuple[str, ...]]:
+    """Fail early (before any worker) on an unknown model or method, or bad weights."""
+    from medcam import cam
+    from medcam.model.load import resolve_spec, sha256_file
+
+    spec = resolve_spec(o.model)
+    cam.describe(o.method)
+    if spec.weights.is_file() and sha256_file(spec.weights) != spec.sha256:
+        raise WeightsMismatchError(f"weights {spec.weights.name} do not match the sha256 in "
+                                   f"model spec {spec.name}")
+    return ModelIdentity.of(spec), tuple(spec.modalities)
+
+
+@contextmanager
+def _locked(out_dir: Path) -> Iterator[Path]:
+    state = out_dir / STATE_DIR
+    state.mkdir(parents=True, exist_ok=True)
+    with open(state / "lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise BatchError("another medcam batch run is using this output folder") from exc
+        shutil.rmtree(state / "staging", ignore_errors=True)  # left by a killed run
+        shutil.rmtree(state / "spool", ignore_errors=True)
+        yield state
+
+
+def _planned(o: PlannedOutcome, model: ModelIdentity, method: str) -> ManifestEntry:
+    return ManifestEntry(key=o.key, study_instance_uid=o.study_instance_uid,
+                         series_instance_uid=o.series_instance_uid, modality=o.modality,
+                         status=o.status, model=model, method=method,
+                         n_instances=o.n_instances, reason=o.reason, message=o.message)
+
+
+def _outputs_present(out_dir: Path, entry: ManifestEntry) -> bool:
+    try:
+        data = json.loads((out_dir / str(entry.output_dir) / SUMMARY).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("job_key") == entry.job_key
+
+
+def _keep(prior: ManifestEntry | None, unit: WorkUnit, model: ModelIdentity,
+          o: BatchOptions, push: Any) -> bool:  # noqa: ANN401
+    if prior is None or (prior.model, prior.method, prior.listing_key) != (
+            model, o.method, unit.listing_key):
+        return False
+    if prior.status == "failed":
+        return not o.retry_failed
+    if prior.status != "done" or not _outputs_present(Path(o.out_dir), prior):
+        return False
+    if push is not None:
+        from medcam.batch.push import pushed
+
+        return pushed(prior, push)
+    return True
+
+
+def _plan(o: BatchOptions) -> Plan:
+    from medcam.batch.dicomweb import is_dicomweb_url, plan_dicomweb
+
+    if is_dicomweb_url(str(o.archive)):
+        return plan_dicomweb(str(o.archive), o.query)
+    if o.query:
+        raise BatchError("--query needs a DICOMweb URL as the archive")
+    return plan_folder(Path(o.archive))
+
+
+def _engine(o: BatchOptions, config: JobConfig) -> Engine:
+    if o.engine == "ray":
+        from medcam.batch.engines.ray import RayEngine
+
+        return RayEngine(config, o.workers, o.ray_address)
+    from medcam.batch.engines.local import LocalEngine
+
+    return LocalEngine(config, o.workers)
+
+
+def run_batch(o: BatchOptions) -> BatchReport:
+    """Explain every image series of an archive, resumably (see the module docstring).
+
+    Raises:
+        MedcamError: bad options, model or archive, the output folder is in use, or
+            the engine cannot start. A series that fails never raises: it is
+            recorded as ``failed``.
+
+    """
+    _check_options(o)
+    model, modalities = _check_model(o)
+    push = None
+    if o.push:
+        from medcam.batch.push import parse_push
+
+        push = parse_push(o.push, o.calling_aet)
+    if o.engine == "ray":
+        from medcam.batch.engines.ray import import_ray
+
+        import_ray()
+    out_dir = Path(o.out_dir).absolute()
+    started, t0 = datetime.now(UTC), time.monotonic()
+    with _locked(out_dir):
+        plan = _plan(o)
+        journal = Journal(out_dir / MANIFEST)
+        prior = journal.replay()
+        entries = {p.key: _planned(p, model, o.method) for p in plan.outcomes}
+        stats: Counter[str] = Counter(series=len(plan.units) + len(plan.outcomes), kept=0,
+                                      processed=0, adopted=0)
+        todo = []
+        for unit in plan.units:
+            if modalities and unit.modality not in modalities:
+                entries[unit.key] = _planned(PlannedOutcome(
+                    unit.key, unit.study_instance_uid, unit.series_instance_uid, unit.modality,
+                    "skipped", "modality_not_accepted",
+                    f"model {model.name} accepts {'/'.join(modalities)}", unit.n_instances),
+                    model, o.method)
+            elif _keep(prior.get(unit.key), unit, model, o, push):
+                entries[unit.key] = prior[unit.key].with_changes(warnings=unit.warnings)
+                stats["kept"] += 1
+            else:
+                todo.append(unit)
+        progress = Progress(len(todo), enabled=o.progress)
+
+        def record(outcome: Outcome) -> None:
+            entry = outcome.entry
+            journal.append(entry)
+            entries[entry.key] = entry
+            stats["adopted" if outcome.adopted else "processed"] += 1
+            progress.update(entry.status)
+
+        config = JobConfig(o.model, o.method, out_dir, o.device, o.preview, push)
+        if todo:
+            engine = _engine(o, config)
+            try:
+                engine.start()
+                dispatch(engine, todo, record,
+                         lambda u: failed_entry(u, model, o.method, WorkerCrashedError()))
+            finally:
+                engine.close()
+                progress.close()
+                journal.close()
+        journal.compact(entries.values())
+        final = tuple(sorted(entries.values(), key=lambda e: e.sort_key))
+        for status in ("done", "failed", "skipped"):
+            stats[status] = sum(e.status == status for e in final)
+        _log_run(out_dir, o, model, plan, stats, started, time.monotonic() - t0)
+    return BatchReport(final, stats, out_dir / MANIFEST)
+
+
+def _log_run(out_dir: Path, o: BatchOptions, model: ModelIdentity, plan: Plan,
+             stats: Mapping[str, int], started: datetime, elapsed: float) -> None:
+    """Append this run's counts to ``runs.jsonl`` (no paths: they may name patients)."""
+    line = {"started": started.isoformat(timespec="seconds"), "elapsed_s": round(elapsed, 3),
+            "engine": o.engine, "workers": o.workers, "device": o.device,
+            "model": model.to_dict(), "method": o.method, "retry_failed": o.retry_failed,
+            "files": dict(plan.counts), "series": dict(stats),
+            "series_per_min": round(60 * stats.get("processed", 0) / elapsed, 2)
+            if elapsed > 0 else None}
+    with open(out_dir / RUNS, "ab") as fh:
+        fh.write(json_line(line))
+        fh.flush()
+        os.fsync(fh.fileno())
