@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl
 from pydicom import dcmwrite
 from pydicom.dataset import Dataset
 
-from medcam.batch.plan import Plan, PlannedOutcome
+from medcam.batch.plan import Plan, PlannedOutcome, is_medcam_output
 from medcam.batch.units import DicomwebLocation, WorkUnit, listing_key
 from medcam.errors import BatchError, NotDicomError
 from medcam.series.headers import non_image_reason
@@ -42,7 +42,8 @@ STUDY_LEVEL_KEYS = frozenset({
     "PatientBirthDate", "PatientSex", "IssuerOfPatientID",
 })
 _TAGS = {"StudyInstanceUID": "0020000D", "SeriesInstanceUID": "0020000E",
-         "Modality": "00080060", "SOPInstanceUID": "00080018", "SOPClassUID": "00080016"}
+         "Modality": "00080060", "SOPInstanceUID": "00080018", "SOPClassUID": "00080016",
+         "Manufacturer": "00080070"}
 _CONNECT_S, _READ_S = 10.0, 120.0
 _KEY = re.compile(r"[A-Za-z][A-Za-z0-9]*|[0-9A-Fa-f]{8}")
 
@@ -97,16 +98,21 @@ def _series_unit(client: Any, base_url: str, study: str,  # noqa: ANN401
                  item: dict[str, Any]) -> WorkUnit | PlannedOutcome:
     series, modality = _value(item, "SeriesInstanceUID"), _value(item, "Modality")
     instances = client.search_for_instances(study, series, get_remaining=True,
-                                            fields=["SOPClassUID"])
+                                            fields=["SOPClassUID", "Manufacturer"])
     uids = sorted({_value(i, "SOPInstanceUID") for i in instances})
-    reasons = []
+    reasons, own = [], []
     for i in instances:
         ds = Dataset()
         ds.SOPClassUID = _value(i, "SOPClassUID")
+        ds.Manufacturer = _value(i, "Manufacturer") or _value(item, "Manufacturer")
         reasons.append(non_image_reason(ds))
+        own.append(is_medcam_output(ds))
     if instances and all(reasons):
         return PlannedOutcome(series, study, series, modality, "skipped",
                               "not_an_image_series", str(reasons[0]), len(uids))
+    if instances and all(own):
+        return PlannedOutcome(series, study, series, modality, "skipped", "medcam_output",
+                              "a heatmap series written by medcam", len(uids))
     return WorkUnit(key=series, study_instance_uid=study, series_instance_uid=series,
                     modality=modality, paths=(), n_instances=max(1, len(uids)),
                     listing_key=listing_key([series, *uids]),
@@ -131,7 +137,7 @@ def plan_dicomweb(base_url: str, query: str | None) -> Plan:
         for study_item in studies:
             study = _value(study_item, "StudyInstanceUID")
             for item in client.search_for_series(study, search_filters=series_filters,
-                                                 get_remaining=True):
+                                                 fields=["Manufacturer"], get_remaining=True):
                 found = _series_unit(client, base_url, study, item)
                 (units if isinstance(found, WorkUnit) else outcomes).append(found)  # type: ignore[arg-type]
     except requests.HTTPError as exc:

@@ -12,7 +12,9 @@ size. Every file ends up in exactly one place:
   of their Series Instance UID, so that series fails instead of losing a slice; if
   the series has no readable image at all it is a planned failure (``broken_headers``);
 * non-image objects (SR, SEG, RT, presentation states, ...) of a series without
-  images: a planned skip (``not_an_image_series``);
+  images: a planned skip (``not_an_image_series``), and so is a heatmap series
+  medcam wrote itself (``medcam_output``: Secondary Capture, Manufacturer
+  ``medcam``), so outputs pushed back into an archive are never explained again;
 * files that are not DICOM, cannot be parsed or have no Series Instance UID are
   counted; every unit with a file in the same folder carries a warning, since such
   a file may have been one of its slices.
@@ -26,11 +28,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
+from pydicom.dataset import Dataset
+
 from medcam.batch.units import WorkUnit, listing_key
 from medcam.export.uids import derive_uid
 from medcam.series.headers import InstanceHeader, expand_files, iter_headers, non_image_reason
 
-__all__ = ["PlannedOutcome", "Plan", "plan_folder"]
+__all__ = ["SECONDARY_CAPTURE", "PlannedOutcome", "Plan", "is_medcam_output", "plan_folder"]
+
+#: Secondary Capture Image Storage, the SOP Class of medcam's heatmaps.
+SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,7 @@ class _File:
     sop_instance_uid: str
     modality: str
     listed: tuple[str, int, int]
+    own_output: bool
 
     @classmethod
     def of(cls, header: InstanceHeader, root: Path) -> _File:
@@ -86,17 +94,28 @@ class _File:
             rel = header.path.name
         return cls(header.path, header.kind, header.series_instance_uid,
                    str(ds.get("StudyInstanceUID", "") or ""), header.sop_instance_uid,
-                   str(ds.get("Modality", "") or ""), (rel, stat.st_size, stat.st_mtime_ns))
+                   str(ds.get("Modality", "") or ""), (rel, stat.st_size, stat.st_mtime_ns),
+                   is_medcam_output(ds))
 
 
-def _read(archive: Path) -> tuple[list[_File], dict[str, str], Counter[str], Counter[Path]]:
+def is_medcam_output(ds: Dataset) -> bool:
+    """Whether a header is one of medcam's own Secondary Capture heatmaps."""
+    return (str(ds.get("SOPClassUID", "")) == SECONDARY_CAPTURE
+            and str(ds.get("Manufacturer", "")) == "medcam")
+
+
+def _read(archive: Path, exclude: Path | None,
+          ) -> tuple[list[_File], dict[str, str], Counter[str], Counter[Path]]:
     """Header pass: kept files, a non-image reason per series, counts, dirs of lost files."""
     root = archive if archive.is_dir() else archive.parent
     files: list[_File] = []
     non_image: dict[str, str] = {}
     counts: Counter[str] = Counter()
     lost_dirs: Counter[Path] = Counter()
-    for path, header, outcome in iter_headers(expand_files(archive)):
+    listed = expand_files(archive)
+    if exclude is not None:
+        listed = [f for f in listed if not f.absolute().is_relative_to(exclude)]
+    for path, header, outcome in iter_headers(listed):
         counts["files"] += 1
         if header is None:
             counts[outcome] += 1
@@ -135,11 +154,13 @@ def _outcome(files: list[_File], status: str, reason: str, message: str) -> Plan
                           len({f.sop_instance_uid or str(f.path) for f in files}))
 
 
-def plan_folder(archive: Path) -> Plan:
+def plan_folder(archive: Path, exclude: Path | None = None) -> Plan:
     """Plan a run over a folder tree (or one file) of DICOM files in any arrangement.
 
     Args:
         archive: the folder or file.
+        exclude: an absolute folder whose files are left out (the batch output, when
+            it lies inside the archive).
 
     Returns:
         The plan.
@@ -148,7 +169,7 @@ def plan_folder(archive: Path) -> Plan:
         NotDicomError: ``archive`` does not exist.
 
     """
-    files, non_image, counts, lost_dirs = _read(Path(archive))
+    files, non_image, counts, lost_dirs = _read(Path(archive), exclude)
     groups: dict[tuple[str, str], list[_File]] = defaultdict(list)
     for f in files:
         own = "" if f.series_instance_uid else str(f.path)
@@ -165,6 +186,10 @@ def plan_folder(archive: Path) -> Plan:
             else:
                 outcomes.append(_outcome(members, "skipped", "not_an_image_series",
                                          non_image.get(members[0].series_instance_uid, "")))
+            continue
+        if all(f.own_output for f in images):
+            outcomes.append(_outcome(images, "skipped", "medcam_output",
+                                     "a heatmap series written by medcam"))
             continue
         series = images + [f for f in members if f.kind == "broken"]
         first = images[0]

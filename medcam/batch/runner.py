@@ -30,13 +30,14 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from medcam.batch.dicomweb import is_dicomweb_url, plan_dicomweb
 from medcam.batch.manifest import Journal, ManifestEntry
 from medcam.batch.plan import Plan, PlannedOutcome, plan_folder
 from medcam.batch.progress import Progress
 from medcam.batch.schedule import Engine, WorkerCrashedError, dispatch
 from medcam.batch.units import ModelIdentity, WorkUnit, json_line
 from medcam.batch.worker import STATE_DIR, SUMMARY, JobConfig, Outcome, failed_entry
-from medcam.errors import BatchError, WeightsMismatchError
+from medcam.errors import BatchError, NotDicomError, WeightsMismatchError
 
 __all__ = ["ENGINES", "BatchOptions", "BatchReport", "run_batch"]
 
@@ -170,13 +171,11 @@ def _keep(prior: ManifestEntry | None, unit: WorkUnit, model: ModelIdentity,
 
 
 def _plan(o: BatchOptions) -> Plan:
-    from medcam.batch.dicomweb import is_dicomweb_url, plan_dicomweb
-
     if is_dicomweb_url(str(o.archive)):
         return plan_dicomweb(str(o.archive), o.query)
     if o.query:
         raise BatchError("--query needs a DICOMweb URL as the archive")
-    return plan_folder(Path(o.archive))
+    return plan_folder(Path(o.archive), exclude=Path(o.out_dir).absolute())
 
 
 def _engine(o: BatchOptions, config: JobConfig) -> Engine:
@@ -209,6 +208,8 @@ def run_batch(o: BatchOptions) -> BatchReport:
         from medcam.batch.engines.ray import import_ray
 
         import_ray()
+    if not is_dicomweb_url(str(o.archive)) and not Path(o.archive).exists():
+        raise NotDicomError("the archive path does not exist")
     out_dir = Path(o.out_dir).absolute()
     started, t0 = datetime.now(UTC), time.monotonic()
     with _locked(out_dir):
