@@ -15,6 +15,7 @@ is the same on every run.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import tempfile
@@ -45,6 +46,7 @@ _TAGS = {"StudyInstanceUID": "0020000D", "SeriesInstanceUID": "0020000E",
          "Modality": "00080060", "SOPInstanceUID": "00080018", "SOPClassUID": "00080016",
          "Manufacturer": "00080070"}
 _CONNECT_S, _READ_S = 10.0, 120.0
+_PAGE = 500
 _KEY = re.compile(r"[A-Za-z][A-Za-z0-9]*|[0-9A-Fa-f]{8}")
 
 
@@ -89,6 +91,23 @@ def _client(base_url: str) -> Any:  # noqa: ANN401 - dicomweb_client.DICOMwebCli
     return client
 
 
+def _search(method: Any, *args: str, **kwargs: Any) -> list[dict[str, Any]]:  # noqa: ANN401
+    """All results of a QIDO-RS search, page by page.
+
+    dicomweb-client's own ``get_remaining`` never ends against a server that ignores
+    ``offset`` (Orthanc without a limit); here a page that brings nothing new ends it.
+    """
+    results: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    while True:
+        page = method(*args, limit=_PAGE, offset=len(results), **kwargs)
+        fresh = [r for r in page if json.dumps(r, sort_keys=True) not in seen]
+        seen.update(json.dumps(r, sort_keys=True) for r in fresh)
+        results.extend(fresh)
+        if len(page) < _PAGE or not fresh:
+            return results
+
+
 def _value(item: dict[str, Any], keyword: str) -> str:
     values = item.get(_TAGS[keyword], {}).get("Value") or [""]
     return str(values[0])
@@ -97,8 +116,8 @@ def _value(item: dict[str, Any], keyword: str) -> str:
 def _series_unit(client: Any, base_url: str, study: str,  # noqa: ANN401
                  item: dict[str, Any]) -> WorkUnit | PlannedOutcome:
     series, modality = _value(item, "SeriesInstanceUID"), _value(item, "Modality")
-    instances = client.search_for_instances(study, series, get_remaining=True,
-                                            fields=["SOPClassUID", "Manufacturer"])
+    instances = _search(client.search_for_instances, study, series,
+                        fields=["SOPClassUID", "Manufacturer"])
     uids = sorted({_value(i, "SOPInstanceUID") for i in instances})
     reasons, own = [], []
     for i in instances:
@@ -133,11 +152,11 @@ def plan_dicomweb(base_url: str, query: str | None) -> Plan:
     units: list[WorkUnit] = []
     outcomes: list[PlannedOutcome] = []
     try:
-        studies = client.search_for_studies(search_filters=study_filters, get_remaining=True)
+        studies = _search(client.search_for_studies, search_filters=study_filters)
         for study_item in studies:
             study = _value(study_item, "StudyInstanceUID")
-            for item in client.search_for_series(study, search_filters=series_filters,
-                                                 fields=["Manufacturer"], get_remaining=True):
+            for item in _search(client.search_for_series, study,
+                                search_filters=series_filters, fields=["Manufacturer"]):
                 found = _series_unit(client, base_url, study, item)
                 (units if isinstance(found, WorkUnit) else outcomes).append(found)  # type: ignore[arg-type]
     except requests.HTTPError as exc:
