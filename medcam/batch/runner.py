@@ -91,9 +91,18 @@ class BatchReport:
     entries: tuple[ManifestEntry, ...]
     stats: Mapping[str, int] = field(default_factory=dict)
     manifest: Path = Path()
+    phases: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stats", MappingProxyType(dict(self.stats)))
+        object.__setattr__(self, "phases", MappingProxyType(dict(self.phases)))
+
+    @property
+    def series_per_min(self) -> float | None:
+        """Series processed per minute once the workers were up (``None``: none)."""
+        busy = self.phases.get("process_s", 0.0)
+        n = self.stats.get("processed", 0) + self.stats.get("adopted", 0)
+        return 60.0 * n / busy if busy > 0 and n else None
 
     @property
     def n_failed(self) -> int:
@@ -188,6 +197,29 @@ def _engine(o: BatchOptions, config: JobConfig) -> Engine:
     return LocalEngine(config, o.workers)
 
 
+def _triage(plan: Plan, prior: Mapping[str, ManifestEntry], model: ModelIdentity,
+            modalities: tuple[str, ...], o: BatchOptions, push: Any,  # noqa: ANN401
+            ) -> tuple[dict[str, ManifestEntry], list[WorkUnit], Counter[str]]:
+    """Entries decided without a worker, the units to dispatch, and counts."""
+    entries = {p.key: _planned(p, model, o.method) for p in plan.outcomes}
+    stats: Counter[str] = Counter(series=len(plan.units) + len(plan.outcomes), kept=0,
+                                  processed=0, adopted=0)
+    todo = []
+    for unit in plan.units:
+        if modalities and unit.modality not in modalities:
+            entries[unit.key] = _planned(PlannedOutcome(
+                unit.key, unit.study_instance_uid, unit.series_instance_uid, unit.modality,
+                "skipped", "modality_not_accepted",
+                f"model {model.name} accepts {'/'.join(modalities)}", unit.n_instances),
+                model, o.method)
+        elif _keep(prior.get(unit.key), unit, model, o, push):
+            entries[unit.key] = prior[unit.key].with_changes(warnings=unit.warnings)
+            stats["kept"] += 1
+        else:
+            todo.append(unit)
+    return entries, todo, stats
+
+
 def run_batch(o: BatchOptions) -> BatchReport:
     """Explain every image series of an archive, resumably (see the module docstring).
 
@@ -212,26 +244,12 @@ def run_batch(o: BatchOptions) -> BatchReport:
         raise NotDicomError("the archive path does not exist")
     out_dir = Path(o.out_dir).absolute()
     started, t0 = datetime.now(UTC), time.monotonic()
+    phases: dict[str, float] = {}
     with _locked(out_dir):
         plan = _plan(o)
+        phases["plan_s"] = time.monotonic() - t0
         journal = Journal(out_dir / MANIFEST)
-        prior = journal.replay()
-        entries = {p.key: _planned(p, model, o.method) for p in plan.outcomes}
-        stats: Counter[str] = Counter(series=len(plan.units) + len(plan.outcomes), kept=0,
-                                      processed=0, adopted=0)
-        todo = []
-        for unit in plan.units:
-            if modalities and unit.modality not in modalities:
-                entries[unit.key] = _planned(PlannedOutcome(
-                    unit.key, unit.study_instance_uid, unit.series_instance_uid, unit.modality,
-                    "skipped", "modality_not_accepted",
-                    f"model {model.name} accepts {'/'.join(modalities)}", unit.n_instances),
-                    model, o.method)
-            elif _keep(prior.get(unit.key), unit, model, o, push):
-                entries[unit.key] = prior[unit.key].with_changes(warnings=unit.warnings)
-                stats["kept"] += 1
-            else:
-                todo.append(unit)
+        entries, todo, stats = _triage(plan, journal.replay(), model, modalities, o, push)
         progress = Progress(len(todo), enabled=o.progress)
 
         def record(outcome: Outcome) -> None:
@@ -245,9 +263,13 @@ def run_batch(o: BatchOptions) -> BatchReport:
         if todo:
             engine = _engine(o, config)
             try:
+                t_start = time.monotonic()
                 engine.start()
+                t_ready = time.monotonic()
+                phases["start_s"] = t_ready - t_start
                 dispatch(engine, todo, record,
                          lambda u: failed_entry(u, model, o.method, WorkerCrashedError()))
+                phases["process_s"] = time.monotonic() - t_ready
             finally:
                 engine.close()
                 progress.close()
@@ -256,19 +278,22 @@ def run_batch(o: BatchOptions) -> BatchReport:
         final = tuple(sorted(entries.values(), key=lambda e: e.sort_key))
         for status in ("done", "failed", "skipped"):
             stats[status] = sum(e.status == status for e in final)
-        _log_run(out_dir, o, model, plan, stats, started, time.monotonic() - t0)
-    return BatchReport(final, stats, out_dir / MANIFEST)
+        phases["total_s"] = time.monotonic() - t0
+        report = BatchReport(final, stats, out_dir / MANIFEST, phases)
+        _log_run(out_dir, o, model, plan, report, started)
+    return report
 
 
 def _log_run(out_dir: Path, o: BatchOptions, model: ModelIdentity, plan: Plan,
-             stats: Mapping[str, int], started: datetime, elapsed: float) -> None:
+             report: BatchReport, started: datetime) -> None:
     """Append this run's counts to ``runs.jsonl`` (no paths: they may name patients)."""
-    line = {"started": started.isoformat(timespec="seconds"), "elapsed_s": round(elapsed, 3),
+    rate = report.series_per_min
+    line = {"started": started.isoformat(timespec="seconds"),
+            "phases_s": {k: round(v, 3) for k, v in report.phases.items()},
             "engine": o.engine, "workers": o.workers, "device": o.device,
             "model": model.to_dict(), "method": o.method, "retry_failed": o.retry_failed,
-            "files": dict(plan.counts), "series": dict(stats),
-            "series_per_min": round(60 * stats.get("processed", 0) / elapsed, 2)
-            if elapsed > 0 else None}
+            "files": dict(plan.counts), "series": dict(report.stats),
+            "series_per_min": None if rate is None else round(rate, 2)}
     with open(out_dir / RUNS, "ab") as fh:
         fh.write(json_line(line))
         fh.flush()

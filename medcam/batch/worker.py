@@ -132,6 +132,29 @@ class SeriesProcessor:
         self._lock = threading.Lock()
         self._state = Path(config.out_dir) / STATE_DIR
         (self._state / "staging").mkdir(parents=True, exist_ok=True)
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Explain and export a tiny synthetic series once, before the first real one.
+
+        One-time costs (kernel selection, highdicom loading its standard tables) then
+        fall in the start-up. Skipped quietly where the model does not take it.
+        """
+        from medcam.explanation import explain
+        from medcam.run import export_result
+        from medcam.series import read_series
+        from medcam.synthetic.archive import write_small_ct
+
+        modalities = self.loaded.spec.modalities
+        with tempfile.TemporaryDirectory(dir=self._state / "staging") as tmp:
+            try:
+                write_small_ct(Path(tmp) / "in", "medcam-warm-up", slices=2, size=16,
+                               modality=modalities[0] if modalities else "CT")
+                series = read_series(Path(tmp) / "in")
+                exp = explain(series, self.loaded, self.config.method, device=self.device)
+                export_result(series, exp, Path(tmp) / "out", Path("warm-up"), preview=False)
+            except (MedcamError, ValueError):
+                _LOG.debug("warm-up skipped: the model does not take a small CT series")
 
     def process(self, unit: WorkUnit) -> Outcome:
         """Explain one series; never raises (a failure is a ``failed`` entry)."""

@@ -5,39 +5,26 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pydicom
 
-from medcam.geometry import Geometry
-from medcam.synthetic.dicom import deterministic_uid, write_series
+from medcam.synthetic.archive import write_ct_archive, write_small_ct
+from medcam.synthetic.dicom import deterministic_uid
 
 #: Patient values written into every archive; they must never reach a manifest or log.
 PATIENT_NAME = "CANARY^BATCH^PATIENT"
 PATIENT_ID = "CANARY-ID-4711"
 
 
-def ct_series(folder: Path, seed: str, *, study: str | None = None, slices: int = 8,
-              size: int = 32, modality: str = "CT") -> list[Path]:
-    """One small CT (or MR) series of random noise with a bright blob."""
-    geometry = Geometry((slices, size, size), (5.0, 4.0, 4.0), (-64.0, -64.0, -20.0),
-                        (0, 0, 1, 0, 1, 0, 1, 0, 0))
-    rng = np.random.default_rng(abs(hash(seed)) % 2**32)
-    volume = rng.normal(-700, 80, geometry.shape).astype(np.float32)
-    z, y, x = (int(rng.integers(2, s - 2)) for s in geometry.shape)
-    volume[max(0, z - 1):z + 2, y - 2:y + 3, x - 2:x + 3] = 60.0
-    return write_series(volume, geometry, folder, modality=modality, uid_seed=seed,
-                        study_instance_uid=study, patient_name=PATIENT_NAME,
-                        patient_id=PATIENT_ID, extra={"PatientBirthDate": "19450203"})
+def ct_series(folder: Path, seed: str, **kwargs) -> list[Path]:
+    """One small series carrying the canary patient values."""
+    return write_small_ct(folder, seed, patient_name=PATIENT_NAME, patient_id=PATIENT_ID,
+                          extra={"PatientBirthDate": "19450203"}, **kwargs)
 
 
-def make_clean_archive(root: Path, n_series: int, *, slices: int = 8, size: int = 32,
-                       per_study: int = 2) -> Path:
-    """``n_series`` good CT series, ``per_study`` per study, in nested folders."""
-    for i in range(n_series):
-        study = deterministic_uid(f"study-{i // per_study}", "study")
-        ct_series(root / f"site{i % 3}" / f"study{i // per_study}" / f"s{i}", f"series-{i}",
-                  study=study, slices=slices, size=size)
-    return root
+def make_clean_archive(root: Path, n_series: int) -> Path:
+    """``n_series`` good CT series with the canary patient values."""
+    return write_ct_archive(root, n_series, patient_name=PATIENT_NAME, patient_id=PATIENT_ID,
+                            extra={"PatientBirthDate": "19450203"})
 
 
 def make_messy_archive(root: Path) -> dict[str, str]:
