@@ -37,7 +37,7 @@ from medcam.batch.progress import Progress
 from medcam.batch.schedule import Engine, WorkerCrashedError, dispatch
 from medcam.batch.units import ModelIdentity, WorkUnit, json_line
 from medcam.batch.worker import STATE_DIR, SUMMARY, JobConfig, Outcome, failed_entry
-from medcam.errors import BatchError, NotDicomError, WeightsMismatchError
+from medcam.errors import BatchError, NoImageSeriesError, NotDicomError, WeightsMismatchError
 
 __all__ = ["ENGINES", "BatchOptions", "BatchReport", "run_batch"]
 
@@ -244,10 +244,14 @@ def run_batch(o: BatchOptions) -> BatchReport:
         raise NotDicomError("the archive path does not exist")
     out_dir = Path(o.out_dir).absolute()
     started, t0 = datetime.now(UTC), time.monotonic()
-    phases: dict[str, float] = {}
+    plan = _plan(o)  # read-only; before the lock, so bad input leaves nothing behind
+    if not plan.units and not plan.outcomes:
+        c = plan.counts
+        raise NoImageSeriesError(
+            f"no DICOM series in the archive ({c['files']} files: {c['not_dicom']} not "
+            f"DICOM, {c['corrupt']} unreadable, {c['no_series_uid']} without series)")
+    phases = {"plan_s": time.monotonic() - t0}
     with _locked(out_dir):
-        plan = _plan(o)
-        phases["plan_s"] = time.monotonic() - t0
         journal = Journal(out_dir / MANIFEST)
         entries, todo, stats = _triage(plan, journal.replay(), model, modalities, o, push)
         progress = Progress(len(todo), enabled=o.progress)

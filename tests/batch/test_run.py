@@ -120,6 +120,11 @@ def test_missing_archive_and_busy_output(tmp_path):
     proc = run_batch_cli(tmp_path / "nope", tmp_path / "out")
     assert proc.returncode == 2 and proc.stderr.startswith("error: ")
     assert not (tmp_path / "out").exists()
+    (tmp_path / "text").mkdir()
+    (tmp_path / "text" / "notes.dcm").write_text("hello")
+    proc = run_batch_cli(tmp_path / "text", tmp_path / "out")
+    assert proc.returncode == 2 and "no DICOM series in the archive" in proc.stderr
+    assert not (tmp_path / "out").exists()
     ct_series(tmp_path / "archive", "busy")
     (tmp_path / "out" / ".medcam-batch").mkdir(parents=True)
     with open(tmp_path / "out" / ".medcam-batch" / "lock", "w") as fh:
