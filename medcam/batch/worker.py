@@ -4,7 +4,8 @@ A :class:`SeriesProcessor` loads the model once and is shared by two threads of 
 worker (both engines run two series per worker at a time): while one series is on
 the model (the only step under the processor's lock, so a GPU or the worker's one
 CPU thread is used by one series at a time), the other is being read from disk
-(or retrieved) or exported. One torch thread per worker, so N workers use N cores.
+(or retrieved) or exported. One torch and one ITK thread per worker, so N workers
+use N cores.
 
 Publication is atomic: the outputs and ``summary.json`` (the manifest entry plus
 the sha256 of every file) are written into a staging folder inside the batch
@@ -119,12 +120,14 @@ class SeriesProcessor:
     """
 
     def __init__(self, config: JobConfig, device: str | None = None) -> None:
+        import SimpleITK as sitk
         import torch
 
         from medcam.model.load import load_model
 
         quiet_process()
-        torch.set_num_threads(1)
+        torch.set_num_threads(1)  # one core per worker: N workers scale on N cores
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
         self.config = config
         self.device = device or config.device
         self.loaded = load_model(config.model, device=self.device)
