@@ -28,12 +28,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
 
 from medcam.batch.dicomweb import is_dicomweb_url, plan_dicomweb
 from medcam.batch.manifest import Journal, ManifestEntry
 from medcam.batch.plan import Plan, PlannedOutcome, plan_folder
 from medcam.batch.progress import Progress
+from medcam.batch.push import PushTarget, parse_push, pushed
 from medcam.batch.schedule import Engine, WorkerCrashedError, dispatch
 from medcam.batch.units import ModelIdentity, WorkUnit, json_line
 from medcam.batch.worker import STATE_DIR, SUMMARY, JobConfig, Outcome, failed_entry
@@ -164,7 +164,7 @@ def _outputs_present(out_dir: Path, entry: ManifestEntry) -> bool:
 
 
 def _keep(prior: ManifestEntry | None, unit: WorkUnit, model: ModelIdentity,
-          o: BatchOptions, push: Any) -> bool:  # noqa: ANN401
+          o: BatchOptions, push: PushTarget | None) -> bool:
     if prior is None or (prior.model, prior.method, prior.listing_key) != (
             model, o.method, unit.listing_key):
         return False
@@ -173,8 +173,6 @@ def _keep(prior: ManifestEntry | None, unit: WorkUnit, model: ModelIdentity,
     if prior.status != "done" or not _outputs_present(Path(o.out_dir), prior):
         return False
     if push is not None:
-        from medcam.batch.push import pushed
-
         return pushed(prior, push)
     return True
 
@@ -198,7 +196,7 @@ def _engine(o: BatchOptions, config: JobConfig) -> Engine:
 
 
 def _triage(plan: Plan, prior: Mapping[str, ManifestEntry], model: ModelIdentity,
-            modalities: tuple[str, ...], o: BatchOptions, push: Any,  # noqa: ANN401
+            modalities: tuple[str, ...], o: BatchOptions, push: PushTarget | None,
             ) -> tuple[dict[str, ManifestEntry], list[WorkUnit], Counter[str]]:
     """Entries decided without a worker, the units to dispatch, and counts."""
     entries = {p.key: _planned(p, model, o.method) for p in plan.outcomes}
@@ -231,11 +229,7 @@ def run_batch(o: BatchOptions) -> BatchReport:
     """
     _check_options(o)
     model, modalities = _check_model(o)
-    push = None
-    if o.push:
-        from medcam.batch.push import parse_push
-
-        push = parse_push(o.push, o.calling_aet)
+    push = parse_push(o.push, o.calling_aet) if o.push else None
     if o.engine == "ray":
         from medcam.batch.engines.ray import import_ray
 

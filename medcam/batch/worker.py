@@ -23,12 +23,12 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from medcam.batch.manifest import ManifestEntry
+from medcam.batch.push import PushTarget, push_entry
 from medcam.batch.units import (
     ModelIdentity,
     WorkUnit,
@@ -60,7 +60,7 @@ class JobConfig:
         out_dir: the batch output folder.
         device: torch device of the workers (``cpu``, ``cuda``, ``cuda:1``).
         preview: also write ``preview.png`` per series.
-        push: where to send the outputs (a :class:`medcam.batch.push.PushTarget`).
+        push: where to send the outputs.
 
     """
 
@@ -69,7 +69,7 @@ class JobConfig:
     out_dir: Path
     device: str = "cpu"
     preview: bool = False
-    push: Any = None
+    push: PushTarget | None = None
 
 
 @dataclass(frozen=True)
@@ -238,13 +238,11 @@ class SeriesProcessor:
     def _push(self, entry: ManifestEntry) -> ManifestEntry:
         if self.config.push is None:
             return entry
-        from medcam.batch.push import push_entry
-
         return push_entry(self.config.push, entry, Path(self.config.out_dir))
 
 
 def _write_summary(folder: Path, entry: ManifestEntry, instances: Sequence[ExportedInstance],
-                   provenance: Any) -> None:  # noqa: ANN401 - a mapping
+                   provenance: Mapping[str, str]) -> None:
     data = entry.to_dict()
     data["instances"] = [{"file": Path(i.path).name, "sop_instance_uid": i.sop_instance_uid,
                           "source_sop_instance_uid": i.source_sop_instance_uid,
