@@ -28,7 +28,8 @@ from urllib.parse import parse_qsl
 from pydicom import dcmwrite
 from pydicom.dataset import Dataset
 
-from medcam.batch.plan import Plan, PlannedOutcome, is_medcam_output
+from medcam.batch.plan import Plan, PlannedOutcome
+from medcam.batch.scancache import is_medcam_output
 from medcam.batch.units import DicomwebLocation, WorkUnit, listing_key
 from medcam.errors import BatchError, NotDicomError
 from medcam.series.headers import non_image_reason

@@ -1,8 +1,9 @@
 """Plan a batch run over a folder archive: one work unit per image series.
 
 The archive is read header by header (pixel data never) and only a few fields of
-each file are kept, so the memory used grows with the number of files, not their
-size. Every file ends up in exactly one place:
+each file are kept (:class:`~medcam.batch.scancache.HeaderFacts`, cached between runs
+so a resumed run does not open known files again), so the memory used grows with the
+number of files, not their size. Every file ends up in exactly one place:
 
 * image instances: grouped by Series Instance UID into :class:`WorkUnit` s (an
   image without one is a unit of its own); byte-identical duplicate copies stay in
@@ -28,16 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-from pydicom.dataset import Dataset
-
+from medcam.batch.scancache import HeaderFacts, ScanCache
 from medcam.batch.units import WorkUnit, listing_key
 from medcam.export.uids import derive_uid
-from medcam.series.headers import InstanceHeader, expand_files, iter_headers, non_image_reason
+from medcam.series.headers import expand_files
 
-__all__ = ["SECONDARY_CAPTURE", "PlannedOutcome", "Plan", "is_medcam_output", "plan_folder"]
-
-#: Secondary Capture Image Storage, the SOP Class of medcam's heatmaps.
-SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
+__all__ = ["PlannedOutcome", "Plan", "plan_folder"]
 
 
 @dataclass(frozen=True)
@@ -77,34 +74,31 @@ class Plan:
 @dataclass(frozen=True)
 class _File:
     path: Path
-    kind: str
-    series_instance_uid: str
-    study_instance_uid: str
-    sop_instance_uid: str
-    modality: str
+    facts: HeaderFacts
     listed: tuple[str, int, int]
-    own_output: bool
 
-    @classmethod
-    def of(cls, header: InstanceHeader, root: Path) -> _File:
-        ds, stat = header.dataset, header.path.stat()
-        try:
-            rel = str(header.path.relative_to(root))
-        except ValueError:
-            rel = header.path.name
-        return cls(header.path, header.kind, header.series_instance_uid,
-                   str(ds.get("StudyInstanceUID", "") or ""), header.sop_instance_uid,
-                   str(ds.get("Modality", "") or ""), (rel, stat.st_size, stat.st_mtime_ns),
-                   is_medcam_output(ds))
+    @property
+    def kind(self) -> str:
+        return self.facts.kind
+
+    @property
+    def series_instance_uid(self) -> str:
+        return self.facts.series_instance_uid
+
+    @property
+    def study_instance_uid(self) -> str:
+        return self.facts.study_instance_uid
+
+    @property
+    def sop_instance_uid(self) -> str:
+        return self.facts.sop_instance_uid
+
+    @property
+    def modality(self) -> str:
+        return self.facts.modality
 
 
-def is_medcam_output(ds: Dataset) -> bool:
-    """Whether a header is one of medcam's own Secondary Capture heatmaps."""
-    return (str(ds.get("SOPClassUID", "")) == SECONDARY_CAPTURE
-            and str(ds.get("Manufacturer", "")) == "medcam")
-
-
-def _read(archive: Path, exclude: Path | None,
+def _read(archive: Path, exclude: Path | None, cache: ScanCache,
           ) -> tuple[list[_File], dict[str, str], Counter[str], Counter[Path]]:
     """Header pass: kept files, a non-image reason per series, counts, dirs of lost files."""
     root = archive if archive.is_dir() else archive.parent
@@ -112,23 +106,28 @@ def _read(archive: Path, exclude: Path | None,
     non_image: dict[str, str] = {}
     counts: Counter[str] = Counter()
     lost_dirs: Counter[Path] = Counter()
-    listed = expand_files(archive)
-    if exclude is not None:
-        listed = [f for f in listed if not f.absolute().is_relative_to(exclude)]
-    for path, header, outcome in iter_headers(listed):
+    for path in expand_files(archive):
+        if exclude is not None and path.absolute().is_relative_to(exclude):
+            continue
+        try:
+            stat = path.stat()
+        except OSError:
+            continue  # removed while we looked
+        rel = str(path.relative_to(root)) if path.is_relative_to(root) else path.name
+        facts = cache.facts(path, rel, stat)
         counts["files"] += 1
-        if header is None:
-            counts[outcome] += 1
+        if facts.outcome != "dicom":
+            counts[facts.outcome] += 1
             lost_dirs[path.parent] += 1
             continue
-        if header.kind == "broken" and not header.series_instance_uid:
+        if facts.kind == "broken" and not facts.series_instance_uid:
             counts["no_series_uid"] += 1
             lost_dirs[path.parent] += 1
             continue
-        if header.kind == "non_image":
-            reason = non_image_reason(header.dataset) or "not a source image"
-            non_image.setdefault(header.series_instance_uid, reason)
-        files.append(_File.of(header, root))
+        if facts.kind == "non_image":
+            non_image.setdefault(facts.series_instance_uid,
+                                 facts.non_image_reason or "not a source image")
+        files.append(_File(path, facts, (rel, stat.st_size, stat.st_mtime_ns)))
     return files, non_image, counts, lost_dirs
 
 
@@ -154,13 +153,16 @@ def _outcome(files: list[_File], status: str, reason: str, message: str) -> Plan
                           len({f.sop_instance_uid or str(f.path) for f in files}))
 
 
-def plan_folder(archive: Path, exclude: Path | None = None) -> Plan:
+def plan_folder(archive: Path, exclude: Path | None = None,
+                cache: ScanCache | None = None) -> Plan:
     """Plan a run over a folder tree (or one file) of DICOM files in any arrangement.
 
     Args:
         archive: the folder or file.
         exclude: an absolute folder whose files are left out (the batch output, when
             it lies inside the archive).
+        cache: header facts of earlier runs (:mod:`medcam.batch.scancache`); files it
+            knows are not opened. The caller saves it.
 
     Returns:
         The plan.
@@ -169,7 +171,8 @@ def plan_folder(archive: Path, exclude: Path | None = None) -> Plan:
         NotDicomError: ``archive`` does not exist.
 
     """
-    files, non_image, counts, lost_dirs = _read(Path(archive), exclude)
+    files, non_image, counts, lost_dirs = _read(Path(archive), exclude,
+                                                cache if cache is not None else ScanCache())
     groups: dict[tuple[str, str], list[_File]] = defaultdict(list)
     for f in files:
         own = "" if f.series_instance_uid else str(f.path)
@@ -187,7 +190,7 @@ def plan_folder(archive: Path, exclude: Path | None = None) -> Plan:
                 outcomes.append(_outcome(members, "skipped", "not_an_image_series",
                                          non_image.get(members[0].series_instance_uid, "")))
             continue
-        if all(f.own_output for f in images):
+        if all(f.facts.own_output for f in images):
             outcomes.append(_outcome(images, "skipped", "medcam_output",
                                      "a heatmap series written by medcam"))
             continue

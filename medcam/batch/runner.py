@@ -34,6 +34,7 @@ from medcam.batch.manifest import Journal, ManifestEntry
 from medcam.batch.plan import Plan, PlannedOutcome, plan_folder
 from medcam.batch.progress import Progress
 from medcam.batch.push import PushTarget, parse_push, pushed
+from medcam.batch.scancache import ScanCache
 from medcam.batch.schedule import Engine, WorkerCrashedError, dispatch
 from medcam.batch.units import ModelIdentity, WorkUnit, json_line
 from medcam.batch.worker import STATE_DIR, SUMMARY, JobConfig, Outcome, failed_entry
@@ -43,6 +44,7 @@ __all__ = ["ENGINES", "BatchOptions", "BatchReport", "run_batch"]
 
 ENGINES = ("local", "ray")
 MANIFEST = "manifest.jsonl"
+SCAN_CACHE = "scan-cache.jsonl"
 RUNS = "runs.jsonl"
 
 
@@ -177,12 +179,12 @@ def _keep(prior: ManifestEntry | None, unit: WorkUnit, model: ModelIdentity,
     return True
 
 
-def _plan(o: BatchOptions) -> Plan:
+def _plan(o: BatchOptions, cache: ScanCache) -> Plan:
     if is_dicomweb_url(str(o.archive)):
         return plan_dicomweb(str(o.archive), o.query)
     if o.query:
         raise BatchError("--query needs a DICOMweb URL as the archive")
-    return plan_folder(Path(o.archive), exclude=Path(o.out_dir).absolute())
+    return plan_folder(Path(o.archive), exclude=Path(o.out_dir).absolute(), cache=cache)
 
 
 def _engine(o: BatchOptions, config: JobConfig) -> Engine:
@@ -238,7 +240,8 @@ def run_batch(o: BatchOptions) -> BatchReport:
         raise NotDicomError("the archive path does not exist")
     out_dir = Path(o.out_dir).absolute()
     started, t0 = datetime.now(UTC), time.monotonic()
-    plan = _plan(o)  # read-only; before the lock, so bad input leaves nothing behind
+    cache = ScanCache(out_dir / STATE_DIR / SCAN_CACHE)
+    plan = _plan(o, cache)  # read-only; before the lock, so bad input leaves nothing behind
     if not plan.units and not plan.outcomes:
         c = plan.counts
         raise NoImageSeriesError(
@@ -246,6 +249,7 @@ def run_batch(o: BatchOptions) -> BatchReport:
             f"DICOM, {c['corrupt']} unreadable, {c['no_series_uid']} without series)")
     phases = {"plan_s": time.monotonic() - t0}
     with _locked(out_dir):
+        cache.save()
         journal = Journal(out_dir / MANIFEST)
         entries, todo, stats = _triage(plan, journal.replay(), model, modalities, o, push)
         progress = Progress(len(todo), enabled=o.progress)
@@ -278,19 +282,20 @@ def run_batch(o: BatchOptions) -> BatchReport:
             stats[status] = sum(e.status == status for e in final)
         phases["total_s"] = time.monotonic() - t0
         report = BatchReport(final, stats, out_dir / MANIFEST, phases)
-        _log_run(out_dir, o, model, plan, report, started)
+        _log_run(out_dir, o, model, plan, cache, report, started)
     return report
 
 
 def _log_run(out_dir: Path, o: BatchOptions, model: ModelIdentity, plan: Plan,
-             report: BatchReport, started: datetime) -> None:
+             cache: ScanCache, report: BatchReport, started: datetime) -> None:
     """Append this run's counts to ``runs.jsonl`` (no paths: they may name patients)."""
     rate = report.series_per_min
     line = {"started": started.isoformat(timespec="seconds"),
             "phases_s": {k: round(v, 3) for k, v in report.phases.items()},
             "engine": o.engine, "workers": o.workers, "device": o.device,
             "model": model.to_dict(), "method": o.method, "retry_failed": o.retry_failed,
-            "files": dict(plan.counts), "series": dict(report.stats),
+            "files": dict(plan.counts), "headers_read": cache.n_parsed,
+            "series": dict(report.stats),
             "series_per_min": None if rate is None else round(rate, 2)}
     with open(out_dir / RUNS, "ab") as fh:
         fh.write(json_line(line))

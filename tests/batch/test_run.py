@@ -70,6 +70,7 @@ def test_messy_archive_resume_retry_and_method_change(tmp_path):
     # the same command again: nothing is opened again, the manifest is the same
     assert run_batch_cli(tmp_path / "archive", out, "--quiet").returncode == 3
     assert last_run(out)["series"]["processed"] == 0
+    assert last_run(out)["headers_read"] == 0  # the scan cache knew every file
     assert (out / "manifest.jsonl").read_bytes() == snapshot.read_bytes()
 
     # --retry-failed: only the two failed series are processed again

@@ -12,6 +12,7 @@ import pytest
 from medcam.batch.dicomweb import is_dicomweb_url, parse_query
 from medcam.batch.manifest import Journal, ManifestEntry, comparable, read_manifest
 from medcam.batch.plan import plan_folder
+from medcam.batch.scancache import ScanCache
 from medcam.batch.schedule import DEPTH, Event, dispatch
 from medcam.batch.units import ModelIdentity, content_key, reason_code
 from medcam.batch.worker import Outcome
@@ -79,6 +80,30 @@ def test_listing_and_content_keys(tmp_path):
     before = content_key(paths)
     paths[1].write_bytes(paths[1].read_bytes()[:-2] + b"\x01\x02")
     assert content_key(paths) != before
+
+
+def test_scan_cache_skips_known_files_and_holds_no_paths(tmp_path):
+    paths = ct_series(tmp_path / "a" / "Doe^Jane", "cache")
+    cache_file = tmp_path / "scan-cache.jsonl"
+    first = ScanCache(cache_file)
+    plan = plan_folder(tmp_path / "a", cache=first)
+    first.save()
+    assert first.n_parsed == 8
+    second = ScanCache(cache_file)
+    assert plan_folder(tmp_path / "a", cache=second) == plan
+    assert second.n_parsed == 0
+    paths[2].write_bytes(paths[2].read_bytes())  # rewritten: new mtime, read again
+    os.utime(paths[2], ns=(5 * 10**9, 5 * 10**9))
+    third = ScanCache(cache_file)
+    changed = plan_folder(tmp_path / "a", cache=third)
+    third.save()
+    assert changed.units[0].paths == plan.units[0].paths
+    assert changed.units[0].listing_key != plan.units[0].listing_key
+    assert third.n_parsed == 1
+    text = cache_file.read_text()
+    assert "Doe" not in text and ".dcm" not in text
+    cache_file.write_text("not json")
+    assert plan_folder(tmp_path / "a", cache=ScanCache(cache_file)) == changed  # rebuilt
 
 
 def test_reason_codes():
