@@ -121,6 +121,11 @@ def _check_options(o: BatchOptions) -> None:
         raise BatchError("--ray-address needs --engine ray")
     if not (o.device == "cpu" or o.device == "cuda" or o.device.startswith("cuda:")):
         raise BatchError(f"unknown device {o.device!r}; use cpu or cuda")
+    if o.device != "cpu" and o.engine == "local":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise BatchError(f"--device {o.device} was given but no CUDA GPU is visible")
 
 
 def _check_model(o: BatchOptions) -> tuple[ModelIdentity, tuple[str, ...]]:

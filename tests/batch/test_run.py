@@ -7,6 +7,7 @@ import shutil
 
 import pydicom
 import pytest
+import torch
 
 from .archive import ct_series, make_messy_archive
 from .helpers import (
@@ -115,6 +116,14 @@ def test_bad_input_is_one_error_line(tmp_path, args, needle):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], lines
     assert not (tmp_path / "out" / "manifest.jsonl").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is visible")
+def test_cuda_without_a_gpu_is_bad_input(tmp_path):
+    ct_series(tmp_path / "archive", "no-gpu")
+    proc = run_batch_cli(tmp_path / "archive", tmp_path / "out", "--device", "cuda")
+    assert proc.returncode == 2
+    assert proc.stderr == "error: --device cuda was given but no CUDA GPU is visible\n"
 
 
 def test_missing_archive_and_busy_output(tmp_path):
