@@ -240,7 +240,7 @@ def run_batch(o: BatchOptions) -> BatchReport:
     if o.engine == "ray":
         from medcam.batch.engines.ray import import_ray
 
-        import_ray()
+        import_ray(local_only=o.ray_address is None)
     if not is_dicomweb_url(str(o.archive)) and not Path(o.archive).exists():
         raise NotDicomError("the archive path does not exist")
     out_dir = Path(o.out_dir).absolute()

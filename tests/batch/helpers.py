@@ -21,10 +21,10 @@ def batch_cmd(archive: Path | str, out: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "medcam", "batch", str(archive), "--out", str(out), *args]
 
 
-def run_batch_cli(archive: Path | str, out: Path, *args: str,
-                  timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def run_batch_cli(archive: Path | str, out: Path, *args: str, timeout: float = 600,
+                  env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(batch_cmd(archive, out, *args), capture_output=True, text=True,
-                          timeout=timeout, check=False, env=ENV, cwd=ROOT)
+                          timeout=timeout, check=False, env={**ENV, **(env or {})}, cwd=ROOT)
 
 
 def manifest(out: Path) -> list[dict[str, Any]]:

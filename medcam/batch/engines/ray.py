@@ -5,8 +5,10 @@ once) and runs two calls at a time (``max_concurrency=2``), so, as with the loca
 engine, one series is read or written while the other is on the model. An actor
 asks for one CPU, or one GPU with ``--device cuda`` (Ray then shows it that GPU
 only). With an address the driver joins that cluster and starts nothing; without
-one it starts a local Ray with one CPU per worker, or uses the Ray this process
-already started (``ray.init`` by the caller), which it then leaves running.
+one it starts a local Ray with one CPU per worker, listening on 127.0.0.1 only
+(:func:`import_ray`), and stops it at the end;
+or uses the Ray this process already started (``ray.init`` by the caller), which it
+then leaves running.
 
 Every node must see the archive and the output folder at the same paths (a
 shared file system) and have medcam installed. ``ray`` is imported on first use;
@@ -15,6 +17,8 @@ without it, :class:`~medcam.errors.BatchError` says how to install it.
 
 from __future__ import annotations
 
+import os
+import sys
 from types import ModuleType
 from typing import Any
 
@@ -26,15 +30,24 @@ from medcam.errors import BatchError, MedcamError
 __all__ = ["RayEngine", "import_ray"]
 
 START_TIMEOUT_S = 300.0
+#: Ray reads this at import: "0" makes every Ray server of a local Ray use 127.0.0.1.
+LOOPBACK_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
-def import_ray() -> ModuleType:
+def import_ray(*, local_only: bool = False) -> ModuleType:
     """Import ``ray``.
+
+    Args:
+        local_only: this process will start its own Ray, which then listens on
+            127.0.0.1 only (Ray otherwise binds its servers to the machine's network
+            address). Takes effect only if ray is not imported yet.
 
     Raises:
         BatchError: ray is not installed.
 
     """
+    if local_only and "ray" not in sys.modules:
+        os.environ.setdefault(LOOPBACK_ONLY_ENV, "0")
     try:
         import ray
     except ImportError as exc:
@@ -78,7 +91,7 @@ class RayEngine:
         self.config = config
         self.n_workers = n_workers
         self.address = address
-        self._ray = import_ray()
+        self._ray = import_ray(local_only=address is None)
         self._actor_cls: Any = None
         self._actors: list[Any] = [None] * n_workers
         self._generation = [0] * n_workers
