@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import MappingProxyType
 
@@ -72,30 +72,11 @@ class Plan:
 
 
 @dataclass(frozen=True)
-class _File:
-    path: Path
-    facts: HeaderFacts
-    listed: tuple[str, int, int]
+class _File(HeaderFacts):
+    """The header facts of a file with its path and its listing entry."""
 
-    @property
-    def kind(self) -> str:
-        return self.facts.kind
-
-    @property
-    def series_instance_uid(self) -> str:
-        return self.facts.series_instance_uid
-
-    @property
-    def study_instance_uid(self) -> str:
-        return self.facts.study_instance_uid
-
-    @property
-    def sop_instance_uid(self) -> str:
-        return self.facts.sop_instance_uid
-
-    @property
-    def modality(self) -> str:
-        return self.facts.modality
+    path: Path = Path()
+    listed: tuple[str, int, int] = ("", 0, 0)
 
 
 def _read(archive: Path, exclude: Path | None, cache: ScanCache,
@@ -127,7 +108,8 @@ def _read(archive: Path, exclude: Path | None, cache: ScanCache,
         if facts.kind == "non_image":
             non_image.setdefault(facts.series_instance_uid,
                                  facts.non_image_reason or "not a source image")
-        files.append(_File(path, facts, (rel, stat.st_size, stat.st_mtime_ns)))
+        files.append(_File(**asdict(facts), path=path,
+                           listed=(rel, stat.st_size, stat.st_mtime_ns)))
     return files, non_image, counts, lost_dirs
 
 
@@ -190,7 +172,7 @@ def plan_folder(archive: Path, exclude: Path | None = None,
                 outcomes.append(_outcome(members, "skipped", "not_an_image_series",
                                          non_image.get(members[0].series_instance_uid, "")))
             continue
-        if all(f.facts.own_output for f in images):
+        if all(f.own_output for f in images):
             outcomes.append(_outcome(images, "skipped", "medcam_output",
                                      "a heatmap series written by medcam"))
             continue
