@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from medcam.batch.runner import ENGINES, BatchOptions, run_batch
+from medcam.batch.engines import ENGINES
 
 __all__ = ["add_batch_parser", "run_batch_command"]
 
@@ -60,6 +60,8 @@ def add_batch_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
 
 def run_batch_command(args: argparse.Namespace) -> int:
     """Run ``medcam batch``; MedcamError propagates to :func:`medcam.cli.main`."""
+    from medcam.batch.runner import BatchOptions, run_batch
+
     options = BatchOptions(
         archive=args.archive, out_dir=args.out, model=args.model, method=args.method,
         workers=args.workers, engine=args.engine, ray_address=args.ray_address,

@@ -30,6 +30,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from medcam.batch.dicomweb import is_dicomweb_url, plan_dicomweb
+from medcam.batch.engines import ENGINES
 from medcam.batch.manifest import Journal, ManifestEntry
 from medcam.batch.plan import Plan, PlannedOutcome, plan_folder
 from medcam.batch.progress import Progress
@@ -42,7 +43,6 @@ from medcam.errors import BatchError, NoImageSeriesError, NotDicomError, Weights
 
 __all__ = ["ENGINES", "BatchOptions", "BatchReport", "run_batch"]
 
-ENGINES = ("local", "ray")
 MANIFEST = "manifest.jsonl"
 SCAN_CACHE = "scan-cache.jsonl"
 RUNS = "runs.jsonl"
