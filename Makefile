@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	# CPU-only torch first (a local wheel here); never let a dependency pull a CUDA build.
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[service,audit,dev]'
+	$(BIN)/python -m pip install -q -e '.[service,audit,batch,dev]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -31,6 +31,7 @@ test: $(STAMP) lint
 bench: $(STAMP)
 	$(BIN)/python bench/cam_speed.py
 	$(BIN)/python bench/cam_methods.py
+	$(BIN)/python bench/batch_throughput.py
 
 samples: $(STAMP)
 	$(BIN)/python sample_dicoms/make_samples.py

@@ -1,4 +1,4 @@
-"""Command line: ``medcam explain``, ``medcam audit``, ``medcam models``, ``medcam methods``.
+"""Command line: ``medcam explain``, ``batch``, ``audit``, ``models``, ``methods``.
 
 Exit codes: 0 success; 2 bad input or usage (one ``error: ...`` line on stderr,
 nothing written); 3 some series were explained and others failed (the failures are
@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from medcam.audit.cli import add_audit_parser, run_audit_command
+from medcam.batch.cli import add_batch_parser, run_batch_command
 from medcam.errors import MedcamError
 
 __all__ = ["main"]
@@ -44,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("models", help="list the built-in models")
     sub.add_parser("methods", help="list the CAM methods")
     add_audit_parser(sub)
+    add_batch_parser(sub)
     return p
 
 
@@ -97,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_methods()
         if args.command == "audit":
             return run_audit_command(args)
+        if args.command == "batch":
+            return run_batch_command(args)
         return _cmd_explain(args)
     except MedcamError as exc:
         sys.stderr.write(f"error: {exc}\n")

@@ -20,14 +20,16 @@ are not).
     │   └── TargetLayerError
     ├── CamError
     ├── ExportError
-    └── PushError
-        ├── TransientPushError
-        └── PermanentPushError
+    ├── PushError
+    │   ├── TransientPushError
+    │   └── PermanentPushError
+    └── BatchError
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "BatchError",
     "CamError",
     "ExportError",
     "LimitExceededError",
@@ -120,3 +122,7 @@ class TransientPushError(PushError):
 
 class PermanentPushError(PushError):
     """A push failed in a way that retrying cannot fix."""
+
+
+class BatchError(MedcamError):
+    """A batch run cannot start or go on (output folder in use, engine missing or down)."""

@@ -23,15 +23,17 @@ from pathlib import Path
 from typing import Any
 
 from medcam.errors import MedcamError, NoImageSeriesError
-from medcam.explanation import explain
+from medcam.explanation import Explanation, explain
 from medcam.export.preview import preview_png
 from medcam.export.sc import write_secondary_capture
-from medcam.export.types import HeatmapInfo
+from medcam.export.types import ExportedInstance, HeatmapInfo
 from medcam.export.uids import is_valid_uid
 from medcam.model.load import LoadedModel, load_model
-from medcam.series import find_series, read_series
+from medcam.series import SeriesRef, find_series, read_series
+from medcam.series.types import Series
 
-__all__ = ["RunReport", "SeriesResult", "explain_folder"]
+__all__ = ["RunReport", "SeriesResult", "explain_folder", "export_result",
+           "safe_folder_name"]
 
 SUMMARY_SCHEMA = 1
 
@@ -66,40 +68,74 @@ class RunReport:
         return sum(r.error is not None for r in self.results)
 
 
-def _folder_name(series_uid: str) -> str:
-    if is_valid_uid(series_uid):
-        return series_uid
+def safe_folder_name(uid: str) -> str:
+    """A folder name for a UID: the UID itself when valid, else a UID derived from it.
+
+    Args:
+        uid: a UID read from the input (may be empty or malformed).
+
+    Returns:
+        A name made of digits and dots only (never ``..`` or a path separator).
+
+    """
+    if is_valid_uid(uid):
+        return uid
     from medcam.export.uids import derive_uid
 
-    return derive_uid("folder", series_uid)
+    return derive_uid("folder", uid)
 
 
-def _explain_one(ref: Any,  # noqa: ANN401 - a SeriesRef
-                 loaded: LoadedModel, method: str, target: str | None,
-                 target_layer: str | None, device: str, staging: Path) -> SeriesResult:
-    t0 = time.perf_counter()
-    series = read_series(ref)
-    t_read = time.perf_counter() - t0
-    exp = explain(series, loaded, method, target, target_layer=target_layer, device=device)
-    folder = staging / _folder_name(series.series_instance_uid)
+def export_result(series: Series, exp: Explanation, folder: Path, rel: Path, *,
+                  preview: bool = True, read_s: float = 0.0,
+                  ) -> tuple[SeriesResult, tuple[ExportedInstance, ...]]:
+    """Write the Secondary Capture series (and preview) of an explanation.
+
+    Args:
+        series: the source series.
+        exp: its explanation.
+        folder: the folder to create (it must not exist or be empty).
+        rel: what ``folder`` will be called relative to the published output; the
+            result's file names start with it.
+        preview: also write ``preview.png`` into ``folder``.
+        read_s: seconds spent reading the series (recorded under ``read``).
+
+    Returns:
+        The result (no patient data) and the instances written.
+
+    Raises:
+        ExportError: the export failed; nothing is left in ``folder``.
+
+    """
     t1 = time.perf_counter()
     spec = exp.model
     info = HeatmapInfo(model_name=spec.name, model_version=spec.version,
-                       model_sha256=spec.sha256, method=method, target_class=exp.target,
+                       model_sha256=spec.sha256, method=exp.method, target_class=exp.target,
                        probability=exp.probability, raw_max=exp.raw_max)
     instances = write_secondary_capture(series, exp.cam, info, folder)
-    preview_png(series, exp.cam, folder / "preview.png", info=info)
+    if preview:
+        preview_png(series, exp.cam, folder / "preview.png", info=info)
     t_export = time.perf_counter() - t1
-    rel = tuple(str(Path(folder.name) / Path(i.path).name) for i in instances)
-    return SeriesResult(
+    result = SeriesResult(
         series_instance_uid=series.series_instance_uid,
         study_instance_uid=series.study_instance_uid, modality=series.modality,
         target=exp.target, probability=exp.probability,
         probabilities=dict(exp.probabilities),
         output_series_instance_uid=instances[0].series_instance_uid if instances else None,
-        files=rel, preview=str(Path(folder.name) / "preview.png"),
-        timings={"read": t_read, **exp.timings, "export": t_export},
+        files=tuple(str(rel / Path(i.path).name) for i in instances),
+        preview=str(rel / "preview.png") if preview else None,
+        timings={"read": read_s, **exp.timings, "export": t_export},
     )
+    return result, instances
+
+
+def _explain_one(ref: SeriesRef, loaded: LoadedModel, method: str, target: str | None,
+                 target_layer: str | None, device: str, staging: Path) -> SeriesResult:
+    t0 = time.perf_counter()
+    series = read_series(ref)
+    t_read = time.perf_counter() - t0
+    exp = explain(series, loaded, method, target, target_layer=target_layer, device=device)
+    folder = staging / safe_folder_name(series.series_instance_uid)
+    return export_result(series, exp, folder, Path(folder.name), read_s=t_read)[0]
 
 
 def explain_folder(input_path: Path, out_dir: Path, *, model: str = "demo-ct3d",

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_directory", "write_file_atomic", "write_synced"]
+__all__ = ["atomic_directory", "fsync_directory", "write_file_atomic", "write_synced"]
 
 
 def write_synced(path: Path, data: bytes) -> None:
@@ -31,7 +31,8 @@ def write_synced(path: Path, data: bytes) -> None:
         os.fsync(fh.fileno())
 
 
-def _sync_directory(path: Path) -> None:
+def fsync_directory(path: Path) -> None:
+    """Flush a folder's entries (new, renamed or removed names) to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -63,11 +64,11 @@ def atomic_directory(out_dir: Path) -> Iterator[Path]:
     done = False
     try:
         yield tmp
-        _sync_directory(tmp)
+        fsync_directory(tmp)
         if out_dir.exists():
             out_dir.rmdir()  # empty, checked above; fails if something was put there
         tmp.rename(out_dir)
-        _sync_directory(out_dir.parent)
+        fsync_directory(out_dir.parent)
         done = True
     finally:
         if not done:

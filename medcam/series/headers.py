@@ -30,7 +30,7 @@ file given on its own must be DICOM.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,7 +44,9 @@ __all__ = [
     "NON_SOURCE_SOP_CLASS_ROOTS",
     "InstanceHeader",
     "ScanResult",
+    "expand_files",
     "header_kind",
+    "iter_headers",
     "non_image_reason",
     "scan",
 ]
@@ -158,7 +160,19 @@ def header_kind(ds: Dataset) -> str:
     return "image" if "Rows" in ds and "Columns" in ds else "broken"
 
 
-def _expand(paths: Path | str | Sequence[Path | str]) -> list[Path]:
+def expand_files(paths: Path | str | Sequence[Path | str]) -> list[Path]:
+    """List the files under folders and files, each once, folders walked in sorted order.
+
+    Args:
+        paths: a folder (searched recursively), a file, or a sequence of both.
+
+    Returns:
+        The files, in walk order; a file reached twice (e.g. through a link) is kept once.
+
+    Raises:
+        NotDicomError: a path is missing or not a regular file.
+
+    """
     items: Iterable[Path | str] = [paths] if isinstance(paths, (str, Path)) else paths
     files: list[Path] = []
     for item in items:
@@ -181,6 +195,40 @@ def _expand(paths: Path | str | Sequence[Path | str]) -> list[Path]:
     return unique
 
 
+def iter_headers(files: Iterable[Path], *,
+                 strict: bool = False) -> Iterator[tuple[Path, InstanceHeader | None, str]]:
+    """Read the header of each file, one at a time (nothing is kept).
+
+    Args:
+        files: the files, e.g. from :func:`expand_files`.
+        strict: raise on a file that is not (readable) DICOM instead of reporting it.
+
+    Yields:
+        ``(file, header, outcome)``: ``outcome`` is ``"dicom"`` with the header, or
+        ``"not_dicom"`` / ``"corrupt"`` (looks like DICOM, cannot be parsed) with
+        ``None``.
+
+    Raises:
+        NotDicomError: ``strict`` and a file is not DICOM.
+
+    """
+    for file in files:
+        try:
+            with quiet_pydicom():
+                ds = open_dataset(file, stop_before_pixels=True)
+        except CorruptDicomError:
+            if strict:
+                raise
+            yield file, None, "corrupt"
+            continue
+        except NotDicomError:
+            if strict:
+                raise
+            yield file, None, "not_dicom"
+            continue
+        yield file, InstanceHeader(file, ds, header_kind(ds)), "dicom"
+
+
 def scan(paths: Path | str | Sequence[Path | str], *, strict: bool = False) -> ScanResult:
     """Read the header of every file under ``paths``.
 
@@ -195,22 +243,14 @@ def scan(paths: Path | str | Sequence[Path | str], *, strict: bool = False) -> S
         NotDicomError: a path is missing, or ``strict`` and a file is not DICOM.
 
     """
-    files = _expand(paths)
+    files = expand_files(paths)
     headers: list[InstanceHeader] = []
     n_not_dicom = n_corrupt = 0
-    with quiet_pydicom():
-        for file in files:
-            try:
-                ds = open_dataset(file, stop_before_pixels=True)
-            except CorruptDicomError:
-                if strict:
-                    raise
-                n_corrupt += 1
-                continue
-            except NotDicomError:
-                if strict:
-                    raise
-                n_not_dicom += 1
-                continue
-            headers.append(InstanceHeader(file, ds, header_kind(ds)))
+    for _, header, outcome in iter_headers(files, strict=strict):
+        if header is not None:
+            headers.append(header)
+        elif outcome == "corrupt":
+            n_corrupt += 1
+        else:
+            n_not_dicom += 1
     return ScanResult(tuple(headers), len(files), n_not_dicom, n_corrupt)

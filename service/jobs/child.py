@@ -7,20 +7,17 @@ never leaves an orphan writing into the data folder.
 
 from __future__ import annotations
 
-import ctypes
 import importlib
 import logging
 import os
 import shutil
-import signal
-import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, is_dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, cast
 
+from medcam._process import die_with_parent
 from medcam.errors import MedcamError
 from service.intake.headers import InvalidInstanceError, read_header
 from service.intake.spool import fsync_dir
@@ -30,7 +27,6 @@ from service.phi import PhiRegistry
 __all__ = ["child_main", "load_pipeline", "run_request"]
 
 LOGGER = logging.getLogger(__name__)
-_PR_SET_PDEATHSIG = 1
 
 
 def load_pipeline(spec: str) -> Callable[..., Any]:
@@ -40,21 +36,6 @@ def load_pipeline(spec: str) -> Callable[..., Any]:
     if not callable(func):
         raise TypeError(f"{spec} is not callable")
     return cast(Callable[..., Any], func)
-
-
-def _die_with_parent() -> None:
-    parent = os.getppid()
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        LOGGER.debug("prctl unavailable; relying on the watchdog")
-
-    def watchdog() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watchdog, name="parent-watchdog", daemon=True).start()
 
 
 def _sync_tree(root: Path) -> None:
@@ -148,7 +129,7 @@ def _serve(conn: Connection, pipeline: str, registry: PhiRegistry) -> None:
 
 def child_main(conn: Connection, pipeline: str, log_level: str) -> None:
     """Entry point of the worker subprocess (``multiprocessing`` spawn target)."""
-    _die_with_parent()
+    die_with_parent()
     registry = PhiRegistry()
     configure_logging(registry, log_level)
     try:

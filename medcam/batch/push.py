@@ -1,0 +1,108 @@
+"""``--push``: send each done series to a PACS with the service's senders.
+
+Destinations: ``dicom://CALLED_AET@host:port`` (C-STORE, calling AE title from
+``--calling-aet``) or an ``http(s)://`` DICOMweb base URL (STOW-RS). A series is
+pushed by its worker right after it is published (or adopted); the outcome is
+recorded in the manifest entry's ``push`` field and a series not fully stored is
+pushed again by the next run with ``--push``. Output UIDs are deterministic, so a
+repeated push replaces rather than duplicates.
+
+The senders live in the ``service`` package (a source checkout with the
+``service`` extra installed).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from medcam.batch.manifest import ManifestEntry
+from medcam.errors import BatchError, PushError
+
+__all__ = ["PushTarget", "parse_push", "push_entry", "pushed"]
+
+_AET = re.compile(r"^[\x21-\x5b\x5d-\x7e][\x20-\x5b\x5d-\x7e]{0,15}$")
+
+
+@dataclass(frozen=True)
+class PushTarget:
+    """A parsed ``--push`` destination; ``label`` is what the manifest records."""
+
+    kind: str
+    label: str
+    host: str = ""
+    port: int = 0
+    called_aet: str = ""
+    calling_aet: str = ""
+    base_url: str = ""
+
+
+def parse_push(text: str, calling_aet: str = "MEDCAM") -> PushTarget:
+    """Parse a ``--push`` destination.
+
+    Raises:
+        BatchError: not ``dicom://AET@host:port`` or an http(s) URL, or the service's
+            senders are not installed.
+
+    """
+    try:
+        import service.pacs.base  # noqa: F401
+    except ImportError as exc:
+        raise BatchError("--push needs medcam's service package and its extra "
+                         "(pip install -e '.[service]' in a source checkout)") from exc
+    parts = urlsplit(text)
+    if parts.scheme in ("http", "https") and parts.hostname:
+        if parts.username or parts.password:
+            raise BatchError("--push URL must not hold credentials")
+        return PushTarget("dicomweb", text.rstrip("/"), base_url=text.rstrip("/"))
+    if parts.scheme == "dicom" and parts.hostname and parts.username:
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if port and _AET.match(parts.username) and _AET.match(calling_aet):
+            return PushTarget("dimse", f"dicom://{parts.username}@{parts.hostname}:{port}",
+                              host=parts.hostname, port=port, called_aet=parts.username,
+                              calling_aet=calling_aet)
+    raise BatchError("--push must be dicom://AET@host:port or a DICOMweb http(s) URL")
+
+
+def _sender(target: PushTarget) -> Any:  # noqa: ANN401 - a service.pacs.base.PacsSender
+    if target.kind == "dicomweb":
+        from service.pacs.stowrs import StowRsSender
+
+        return StowRsSender(target.base_url)
+    from service.pacs.cstore import CStoreSender
+
+    return CStoreSender(target.calling_aet, target.called_aet, target.host, target.port)
+
+
+def pushed(entry: ManifestEntry, target: PushTarget) -> bool:
+    """Whether ``entry``'s outputs were all stored at ``target``."""
+    push = entry.push or {}
+    return push.get("destination") == target.label and push.get("state") == "stored"
+
+
+def push_entry(target: PushTarget, entry: ManifestEntry, out_dir: Path) -> ManifestEntry:
+    """Send a done series' outputs; return the entry with its ``push`` outcome."""
+    from service.pacs.base import STORED_STATES, PushItem
+
+    folder = out_dir / str(entry.output_dir)
+    summary = json.loads((folder / "summary.json").read_text())
+    items = [PushItem(i["sop_instance_uid"], entry.study_instance_uid, folder / i["file"])
+             for i in summary["instances"]]
+    try:
+        outcomes = _sender(target).send(items)
+    except PushError as exc:
+        result = {"destination": target.label, "state": "failed", "stored": 0,
+                  "failed": len(items), "detail": str(exc)}
+        return entry.with_changes(push=result)
+    bad = [o for o in outcomes if o.state not in STORED_STATES]
+    result = {"destination": target.label, "state": "failed" if bad else "stored",
+              "stored": len(outcomes) - len(bad), "failed": len(bad),
+              "detail": bad[0].detail if bad else None}
+    return entry.with_changes(push=result)
