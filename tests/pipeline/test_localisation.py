@@ -6,6 +6,7 @@ axial, coronal, sagittal or oblique plane with random pixel (1.25-2.5 mm, anisot
 and slice (2-5 mm) spacing, in ascending or descending slice order, written as DICOM
 and read back. The CAM maximum, mapped through the source geometry to LPS, must lie
 within 10 mm of the nodule centre; chests without a nodule must be called normal.
+The radiograph model is held to a rate over generated radiographs (last test).
 """
 
 from __future__ import annotations
