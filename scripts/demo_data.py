@@ -35,6 +35,7 @@ from medcam.synthetic.phantom import (
     ChestPhantom,
     Nodule,
     attenuation_integral,
+    projection_index,
     random_nodule,
     random_phantom,
 )
@@ -91,9 +92,7 @@ class CtSource:
             diameters, p_lung = nodule_range(progress, 0.75)
             nodule = random_nodule(phantom, rng, diameter_mm=diameters, p_lung=p_lung)
             volume = add_nodule(volume, phantom, nodule, source)
-        gen = torch.Generator(device=self.device).manual_seed(int(rng.integers(2**31)))
-        noisy = volume + float(rng.uniform(3.0, 25.0)) * torch.randn(
-            volume.shape, generator=gen, device=self.device)
+        noisy = volume + _noise(rng, volume, float(rng.uniform(3.0, 25.0)))
         where = None if nodule is None else \
             model_grid(self.spec, source).lps_to_index(np.asarray(nodule.center))
         return _case(to_model_input(noisy, source, self.spec), nodule, where)
@@ -133,17 +132,19 @@ class DxSource:
             nodule = random_nodule(phantom, rng, diameter_mm=diameters, p_lung=1.0)
             total = add_nodule_attenuation(total, phantom, nodule, pixel, DX_DEPTH_STEP_MM,
                                            center)
-            # rows grow towards the feet (-z), columns to the patient's left (+x)
-            rc = np.array([(center[2] - nodule.center[2]) / pixel + (rows - 1) / 2,
-                           (nodule.center[0] - center[0]) / pixel + (cols - 1) / 2])
+            rc = projection_index(nodule.center, (rows, cols), pixel, center)
             grid = model_grid(self.spec, source)
             where = grid.lps_to_index(source.index_to_lps(np.r_[0.0, rc]))[1:]
-        gen = torch.Generator(device=self.device).manual_seed(int(rng.integers(2**31)))
         image = 1.0 - torch.exp(-total / 180.0)
-        image = image + float(rng.uniform(0.003, 0.015)) * torch.randn(
-            image.shape, generator=gen, device=self.device)
+        image = image + _noise(rng, image, float(rng.uniform(0.003, 0.015)))
         return _case(to_model_input(image.clamp(0.0, 1.0)[None], source, self.spec), nodule,
                      where)
+
+
+def _noise(rng: np.random.Generator, like: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gaussian noise of ``sigma`` shaped like ``like``, seeded from ``rng``."""
+    gen = torch.Generator(device=like.device).manual_seed(int(rng.integers(2**31)))
+    return sigma * torch.randn(like.shape, generator=gen, device=like.device)
 
 
 def _case(x: torch.Tensor, nodule: Nodule | None, where: np.ndarray | None) -> Case:

@@ -11,6 +11,7 @@ from medcam.synthetic.acquisition import PLANES, make_geometry, plane_direction
 from medcam.synthetic.phantom import (
     ChestPhantom,
     Nodule,
+    projection_index,
     random_nodule,
     random_phantom,
     render_radiograph,
@@ -62,9 +63,6 @@ def random_dx_case(rng: np.random.Generator, *, lesion: bool = True,
     pixel = float(rng.uniform(1.0, 2.0))
     shape = (int(rng.uniform(330, 420) / pixel), int(rng.uniform(330, 420) / pixel))
     image = render_radiograph(phantom, shape, pixel, rng, depth_step_mm=4.0, noise=0.008)
-    where = None
-    if nodule is not None:  # rows run towards the feet (-z), columns to the left (+x)
-        c = np.asarray(phantom.center)
-        where = np.array([(c[2] - nodule.center[2]) / pixel + (shape[0] - 1) / 2,
-                          (nodule.center[0] - c[0]) / pixel + (shape[1] - 1) / 2])
+    where = None if nodule is None else \
+        projection_index(nodule.center, shape, pixel, phantom.center)
     return DxCase(image, pixel, where)

@@ -32,8 +32,8 @@ from medcam.geometry import Geometry
 #: A NumPy array or another array-API array (a torch tensor on any device).
 Array = Any
 
-__all__ = ["ChestPhantom", "Nodule", "attenuation_integral", "random_nodule", "random_phantom",
-           "render_ct", "render_radiograph"]
+__all__ = ["ChestPhantom", "Nodule", "attenuation_integral", "projection_index", "random_nodule",
+           "random_phantom", "render_ct", "render_radiograph"]
 
 AIR_HU = -1000.0
 EDGE_MM = 0.6
@@ -246,6 +246,20 @@ def attenuation_integral(phantom: ChestPhantom, shape: tuple[int, int], pixel_sp
         mu = (phantom.evaluate(pts) - AIR_HU) / 1000.0
         total = total + xp.sum(xp.clip(mu, 0.0, None), axis=0) * depth_step_mm
     return total
+
+
+def projection_index(point: tuple[float, float, float] | NDArray[np.float64],
+                     shape: tuple[int, int], pixel_spacing: float,
+                     center: tuple[float, float, float] | NDArray[np.float64]
+                     ) -> NDArray[np.float64]:
+    """(row, column) where the LPS ``point`` projects in :func:`attenuation_integral`'s image.
+
+    Rows grow towards the feet (-z), columns towards the patient's left (+x), and the
+    image of ``shape`` is centred on ``center``.
+    """
+    rows, cols = shape
+    return np.array([(center[2] - point[2]) / pixel_spacing + (rows - 1) / 2,
+                     (point[0] - center[0]) / pixel_spacing + (cols - 1) / 2])
 
 
 def render_radiograph(phantom: ChestPhantom, shape: tuple[int, int], pixel_spacing: float,

@@ -34,7 +34,7 @@ from medcam.geometry import Geometry
 from medcam.model.grid import antialias_sigma, model_grid
 from medcam.model.intensity import scale_intensity
 from medcam.model.spec import ModelSpec
-from medcam.synthetic.phantom import ChestPhantom, Nodule, attenuation_integral
+from medcam.synthetic.phantom import ChestPhantom, Nodule, attenuation_integral, projection_index
 
 __all__ = ["acquire_ct", "acquire_radiograph", "add_nodule", "add_nodule_attenuation",
            "gaussian_smooth", "grid_points", "resample", "to_model_input"]
@@ -111,8 +111,7 @@ def add_nodule_attenuation(total: Tensor, phantom: ChestPhantom, nodule: Nodule,
     c = np.asarray(phantom.center if center is None else center, dtype=float)
     rows, cols = total.shape
     reach = (max(nodule.radii) + margin_mm) / pixel_spacing
-    r = (c[2] - nodule.center[2]) / pixel_spacing + (rows - 1) / 2
-    k = (nodule.center[0] - c[0]) / pixel_spacing + (cols - 1) / 2
+    r, k = projection_index(nodule.center, (rows, cols), pixel_spacing, c)
     r0, r1 = max(0, int(np.floor(r - reach))), min(rows, int(np.ceil(r + reach)) + 1)
     k0, k1 = max(0, int(np.floor(k - reach))), min(cols, int(np.ceil(k + reach)) + 1)
     if r1 <= r0 or k1 <= k0:

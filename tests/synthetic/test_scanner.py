@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +13,28 @@ import medcam
 from medcam.geometry import PROJECTION_DIRECTION, Geometry
 from medcam.model.load import resolve_spec
 from medcam.model.preprocess import prepare
-from medcam.synthetic.acquisition import ORIENTATIONS, make_geometry, plane_direction
+from medcam.synthetic.acquisition import (
+    ORIENTATIONS,
+    make_geometry,
+    plane_direction,
+    random_acquisition,
+)
 from medcam.synthetic.dicom import write_projection, write_series
-from medcam.synthetic.phantom import ChestPhantom, Nodule, render_ct, render_radiograph
+from medcam.synthetic.phantom import (
+    ChestPhantom,
+    Nodule,
+    attenuation_integral,
+    projection_index,
+    random_nodule,
+    random_phantom,
+    render_ct,
+    render_radiograph,
+)
 from medcam.synthetic.scanner import (
     acquire_ct,
     acquire_radiograph,
+    add_nodule,
+    add_nodule_attenuation,
     gaussian_smooth,
     resample,
     to_model_input,
@@ -86,3 +103,34 @@ def test_gaussian_smooth_keeps_the_mean_and_blurs_one_axis() -> None:
     assert torch.isclose(out.sum(), torch.tensor(1.0), atol=1e-5)
     assert out[4, 3:12, 4].min() > 0 and out[3].abs().max() == 0 and out[4, 7, 3] == 0
     assert out[4, 7, 4] < 0.3
+
+
+def test_nodule_added_to_a_pooled_acquisition_equals_rendering_it() -> None:
+    rng = np.random.default_rng(4)
+    phantom = random_phantom(rng)
+    nodule = random_nodule(phantom, rng, p_lung=0.5)
+    source = random_acquisition(rng, np.asarray(phantom.center), max_voxels=400_000)
+    pooled = acquire_ct(phantom, source, noise_hu=0.0)
+    added = add_nodule(pooled, phantom, nodule, source)
+    rendered = acquire_ct(replace(phantom, nodule=nodule), source, noise_hu=0.0)
+    assert float((rendered - pooled).abs().max()) > 100.0  # the nodule is in the scan
+    assert torch.allclose(added, rendered, atol=1e-3)
+
+
+def test_nodule_added_to_a_pooled_radiograph_equals_rendering_it() -> None:
+    rng = np.random.default_rng(5)
+    phantom = random_phantom(rng)
+    nodule = random_nodule(phantom, rng, p_lung=1.0)
+    like = torch.zeros((), dtype=torch.float64)
+    centre = (phantom.center[0] + 7.0, phantom.center[1], phantom.center[2] - 11.0)
+    args = ((120, 100), 3.0, 4.0)
+    pooled = attenuation_integral(phantom, *args, like=like, center=centre)
+    added = add_nodule_attenuation(pooled, phantom, nodule, 3.0, 4.0, centre)
+    rendered = attenuation_integral(replace(phantom, nodule=nodule), *args, like=like,
+                                    center=centre)
+    assert float((rendered - pooled).abs().max()) > 1.0
+    assert torch.allclose(added, rendered, atol=1e-9)
+    # and the nodule projects where projection_index says
+    row, col = np.unravel_index(int((rendered - pooled).argmax()), (120, 100))
+    expected = projection_index(nodule.center, (120, 100), 3.0, centre)
+    assert np.abs(np.array([row, col]) - expected).max() <= max(nodule.radii) / 3.0
