@@ -2,7 +2,8 @@
 # A lent-GPU session: train the CT demo model (the DX one trains on the CPU), writing
 # weights, spec and log to $OUT (or ./out/gpu). Wheels for what the GPU image lacks
 # (monai, array-api-compat) are expected in .whl/. With BENCH=1 it then runs the CAM
-# benchmarks on the GPU.
+# benchmarks on the GPU. (Stage 1 of the committed demo-ct3d ran this with
+# --cell-head separate; see scripts/train_demo_models.py for all stages.)
 set -uo pipefail
 OUT=${OUT:-out/gpu}
 mkdir -p "$OUT"
