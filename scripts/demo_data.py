@@ -39,7 +39,14 @@ from medcam.synthetic.phantom import (
     random_nodule,
     random_phantom,
 )
-from medcam.synthetic.scanner import acquire_ct, add_nodule, add_nodule_attenuation, to_model_input
+from medcam.synthetic.scanner import (
+    acquire_ct,
+    add_nodule,
+    add_nodule_attenuation,
+    add_noise,
+    to_model_input,
+    to_radiograph,
+)
 
 DX_DEPTH_STEP_MM = 2.0
 
@@ -92,7 +99,7 @@ class CtSource:
             diameters, p_lung = nodule_range(progress, 0.75)
             nodule = random_nodule(phantom, rng, diameter_mm=diameters, p_lung=p_lung)
             volume = add_nodule(volume, phantom, nodule, source)
-        noisy = volume + _noise(rng, volume, float(rng.uniform(3.0, 25.0)))
+        noisy = add_noise(volume, float(rng.uniform(3.0, 25.0)), _generator(rng, self.device))
         where = None if nodule is None else \
             model_grid(self.spec, source).lps_to_index(np.asarray(nodule.center))
         return _case(to_model_input(noisy, source, self.spec), nodule, where)
@@ -135,16 +142,13 @@ class DxSource:
             rc = projection_index(nodule.center, (rows, cols), pixel, center)
             grid = model_grid(self.spec, source)
             where = grid.lps_to_index(source.index_to_lps(np.r_[0.0, rc]))[1:]
-        image = 1.0 - torch.exp(-total / 180.0)
-        image = image + _noise(rng, image, float(rng.uniform(0.003, 0.015)))
-        return _case(to_model_input(image.clamp(0.0, 1.0)[None], source, self.spec), nodule,
-                     where)
+        image = to_radiograph(total, float(rng.uniform(0.003, 0.015)), _generator(rng, self.device))
+        return _case(to_model_input(image, source, self.spec), nodule, where)
 
 
-def _noise(rng: np.random.Generator, like: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Gaussian noise of ``sigma`` shaped like ``like``, seeded from ``rng``."""
-    gen = torch.Generator(device=like.device).manual_seed(int(rng.integers(2**31)))
-    return sigma * torch.randn(like.shape, generator=gen, device=like.device)
+def _generator(rng: np.random.Generator, device: torch.device) -> torch.Generator:
+    """A torch generator on ``device`` seeded from ``rng``."""
+    return torch.Generator(device=device).manual_seed(int(rng.integers(2**31)))
 
 
 def _case(x: torch.Tensor, nodule: Nodule | None, where: np.ndarray | None) -> Case:

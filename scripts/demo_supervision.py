@@ -19,13 +19,20 @@ def stack(cases: list[Case], device: torch.device) -> tuple[torch.Tensor, torch.
             torch.tensor([c.label for c in cases], device=device))
 
 
+def cell_centres(cell_shape: tuple[int, ...], input_shape: tuple[int, ...],
+                 device: torch.device) -> torch.Tensor:
+    """Input-grid index of each feature cell's centre, shaped ``cell_shape + (ndim,)``."""
+    stride = np.asarray(input_shape) / np.asarray(cell_shape)
+    axes = [(torch.arange(n, device=device) + 0.5) * float(s) - 0.5
+            for n, s in zip(cell_shape, stride, strict=True)]
+    return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1)
+
+
 def cell_targets(cases: list[Case], cell_shape: tuple[int, ...], input_shape: tuple[int, ...],
                  spacing: float, device: torch.device) -> torch.Tensor:
     """1 for feature cells whose centre lies within the nodule radius + half a cell."""
     stride = np.asarray(input_shape) / np.asarray(cell_shape)
-    axes = [(torch.arange(n, device=device) + 0.5) * float(s) - 0.5
-            for n, s in zip(cell_shape, stride, strict=True)]
-    centres = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1)
+    centres = cell_centres(cell_shape, input_shape, device)
     out = torch.zeros(len(cases), *cell_shape, device=device)
     for n, case in enumerate(cases):
         if case.nodule_index is not None and case.nodule_radius_mm is not None:
@@ -42,19 +49,21 @@ def cell_loss(evidence: torch.Tensor, target: torch.Tensor, level: float) -> tor
     negative) background evidence is what a global average pool needs: a nodule's few
     cells then stand out in the mean, instead of drowning in the background's spread.
     """
-    evidence, target = evidence.flatten(1), target.flatten(1)
-    short = torch.relu(level - evidence) ** 2
-    pos = (short * target).sum(1) / target.sum(1).clamp(min=1)
-    neg = (evidence**2 * (1 - target)).sum(1) / (1 - target).sum(1)
-    return (pos + neg).mean() / level**2
+    return _balanced(torch.relu(level - evidence) ** 2, evidence**2, target) / level**2
 
 
 def cell_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Binary cross-entropy per cell (``--cell-head separate``), classes weighted equally."""
-    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none").flatten(1)
-    target = target.flatten(1)
-    pos = (bce * target).sum(1) / target.sum(1).clamp(min=1)
-    neg = (bce * (1 - target)).sum(1) / (1 - target).sum(1)
+    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    return _balanced(bce, bce, target)
+
+
+def _balanced(in_nodule: torch.Tensor, outside: torch.Tensor, target: torch.Tensor
+              ) -> torch.Tensor:
+    """Batch mean of (mean ``in_nodule`` over nodule cells + mean ``outside`` elsewhere)."""
+    in_nodule, outside, target = in_nodule.flatten(1), outside.flatten(1), target.flatten(1)
+    pos = (in_nodule * target).sum(1) / target.sum(1).clamp(min=1)
+    neg = (outside * (1 - target)).sum(1) / (1 - target).sum(1)
     return (pos + neg).mean()
 
 
@@ -74,13 +83,13 @@ def evaluate(net: DenseNet, cases: list[Case], spacing: float,
         x, y = stack(chunk, device)
         feats = net.features(x)
         correct += int((net.class_layers(feats).argmax(1) == y).sum())
+        centres = cell_centres(tuple(feats.shape[2:]), tuple(x.shape[2:]), device)
+        centres = centres.reshape(-1, centres.shape[-1]).cpu().numpy()
         for case, f in zip(chunk, feats, strict=True):
             if case.nodule_index is None:
                 continue
             cam = torch.einsum("k...,k->...", torch.relu(f), weight)
-            cell = np.array(np.unravel_index(int(cam.argmax()), tuple(cam.shape)), dtype=float)
-            stride = np.array(x.shape[2:]) / np.array(cam.shape)
-            centre = (cell + 0.5) * stride - 0.5
+            centre = centres[int(cam.argmax())]
             dists.append(float(np.linalg.norm((centre - case.nodule_index) * spacing)))
     net.train()
     d = np.array(dists) if dists else np.array([np.nan])

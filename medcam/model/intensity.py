@@ -44,4 +44,3 @@ def scale_intensity(values: Any, spec: ModelSpec, monochrome1: bool = False  # n
         high = max(high, low + 1e-6)
     out = xp.astype(xp.clip((values - low) / (high - low), 0.0, 1.0), xp.float32)
     return 1.0 - out if monochrome1 else out
-

@@ -28,6 +28,7 @@ from medcam.series.types import Series
 
 __all__ = ["ModelInput", "map_to_source", "prepare"]
 
+
 @dataclass(frozen=True)
 class ModelInput:
     """The network input and the grid it lives on.

@@ -36,8 +36,8 @@ from medcam.model.intensity import scale_intensity
 from medcam.model.spec import ModelSpec
 from medcam.synthetic.phantom import ChestPhantom, Nodule, attenuation_integral, projection_index
 
-__all__ = ["acquire_ct", "acquire_radiograph", "add_nodule", "add_nodule_attenuation",
-           "gaussian_smooth", "grid_points", "resample", "to_model_input"]
+__all__ = ["acquire_ct", "acquire_radiograph", "add_noise", "add_nodule", "add_nodule_attenuation",
+           "gaussian_smooth", "grid_points", "resample", "to_model_input", "to_radiograph"]
 
 #: Points evaluated at once when a phantom is rendered (bounds peak device memory).
 _CHUNK_POINTS = 8_000_000
@@ -69,11 +69,26 @@ def acquire_ct(phantom: ChestPhantom, geometry: Geometry, *, noise_hu: float = 1
     slabs = [phantom.evaluate(grid_points(geometry, device, (slice(s, s + step), everything,
                                                              everything)), **kw)
              for s in range(0, geometry.shape[0], step)]
-    volume = torch.cat(slabs, dim=0)
-    if noise_hu > 0:
-        volume = volume + noise_hu * torch.randn(volume.shape, generator=generator,
-                                                 device=volume.device)
-    return volume
+    return add_noise(torch.cat(slabs, dim=0), noise_hu, generator)
+
+
+def add_noise(values: Tensor, sigma: float, generator: torch.Generator | None = None
+              ) -> Tensor:
+    """``values`` plus Gaussian noise of standard deviation ``sigma`` (none if 0)."""
+    if sigma <= 0:
+        return values
+    return values + sigma * torch.randn(values.shape, generator=generator,
+                                        device=values.device)
+
+
+def to_radiograph(total: Tensor, noise: float = 0.01,
+                  generator: torch.Generator | None = None) -> Tensor:
+    """Radiograph values in [0, 1] from an attenuation integral, plus noise.
+
+    ``1 - exp(-total / 180 mm)``, as :func:`~medcam.synthetic.phantom.render_radiograph`,
+    shaped ``(1, rows, columns)`` (a one-slice volume).
+    """
+    return add_noise(1.0 - torch.exp(-total / 180.0), noise, generator).clamp(0.0, 1.0)[None]
 
 
 def add_nodule(volume: Tensor, phantom: ChestPhantom, nodule: Nodule, geometry: Geometry,
@@ -139,11 +154,7 @@ def acquire_radiograph(phantom: ChestPhantom, shape: tuple[int, int], pixel_spac
     like = torch.zeros((), dtype=torch.float32, device=device)
     total = attenuation_integral(phantom, shape, pixel_spacing, depth_step_mm, like=like,
                                  center=center)
-    image = 1.0 - torch.exp(-total / 180.0)
-    if noise > 0:
-        image = image + noise * torch.randn(image.shape, generator=generator,
-                                            device=image.device)
-    return image.clamp(0.0, 1.0)[None]
+    return to_radiograph(total, noise, generator)
 
 
 def gaussian_smooth(volume: Tensor, sigma_voxels: Sequence[float]) -> Tensor:
