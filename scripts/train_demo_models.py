@@ -148,11 +148,11 @@ def train(args: argparse.Namespace) -> dict:
     val_rng = np.random.default_rng(20_000 + args.seed)
     val = [held_out.case(val_rng) for _ in range(args.val_size)]
     rng = np.random.default_rng(args.seed)
-    data = source(spec, rng, device, pool_size=args.pool if args.minutes > 0 else 1,
-                  max_voxels=args.max_voxels)
-    print(f"{args.kind}: device {device}, pool of {args.pool} and held-out set of "
-          f"{args.val_size} rendered in {time.time() - t0:.0f} s", flush=True)
     budget = args.minutes * 60.0
+    pool = args.pool if budget > 0 else 0  # a refit alone needs no training pool
+    data = source(spec, rng, device, pool_size=pool, max_voxels=args.max_voxels)
+    print(f"{args.kind}: device {device}, pool of {pool} and held-out set of "
+          f"{args.val_size} rendered in {time.time() - t0:.0f} s", flush=True)
     amp = device.type == "cuda"
     t0 = last_log = last_eval = time.time()
     step, run = 0, {"ce": math.log(2), "cells": 1.4, "acc": 0.5}
