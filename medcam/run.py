@@ -26,7 +26,7 @@ from medcam.errors import MedcamError, NoImageSeriesError
 from medcam.explanation import Explanation, explain
 from medcam.export.preview import preview_png
 from medcam.export.sc import write_secondary_capture
-from medcam.export.types import ExportedInstance, HeatmapInfo
+from medcam.export.types import ExportedObject, HeatmapInfo
 from medcam.export.uids import is_valid_uid
 from medcam.model.load import LoadedModel, load_model
 from medcam.series import SeriesRef, find_series, read_series
@@ -87,7 +87,7 @@ def safe_folder_name(uid: str) -> str:
 
 def export_result(series: Series, exp: Explanation, folder: Path, rel: Path, *,
                   preview: bool = True, read_s: float = 0.0,
-                  ) -> tuple[SeriesResult, tuple[ExportedInstance, ...]]:
+                  ) -> tuple[SeriesResult, tuple[ExportedObject, ...]]:
     """Write the Secondary Capture series (and preview) of an explanation.
 
     Args:

@@ -40,7 +40,7 @@ from medcam.batch.units import (
 )
 from medcam.errors import MedcamError, NotDicomError
 from medcam.export._atomic import fsync_directory, write_synced
-from medcam.export.types import ExportedInstance
+from medcam.export.types import ExportedObject
 
 __all__ = ["STATE_DIR", "JobConfig", "Outcome", "SeriesProcessor", "failed_entry"]
 
@@ -241,7 +241,7 @@ class SeriesProcessor:
         return push_entry(self.config.push, entry, Path(self.config.out_dir))
 
 
-def _write_summary(folder: Path, entry: ManifestEntry, instances: Sequence[ExportedInstance],
+def _write_summary(folder: Path, entry: ManifestEntry, instances: Sequence[ExportedObject],
                    provenance: Mapping[str, str]) -> None:
     data = entry.to_dict()
     data["instances"] = [{"file": Path(i.path).name, "sop_instance_uid": i.sop_instance_uid,

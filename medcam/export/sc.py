@@ -43,7 +43,7 @@ from medcam.errors import ExportError
 from medcam.export._atomic import atomic_directory, write_synced
 from medcam.export._dicom import SOURCE_PURPOSE, code_item, copy_context, method_code, raw_text
 from medcam.export.render import render_frame, upscale_factor, volume_window
-from medcam.export.types import BANNER, ExportedInstance, HeatmapInfo
+from medcam.export.types import BANNER, ExportedObject, HeatmapInfo
 from medcam.export.uids import derive_uid
 from medcam.series.types import Series
 
@@ -207,7 +207,7 @@ def _build(series: Series, info: HeatmapInfo, frame: NDArray[np.uint8], k: int,
 
 
 def write_secondary_capture(series: Series, cam: NDArray[np.floating], info: HeatmapInfo,
-                            out_dir: Path) -> tuple[ExportedInstance, ...]:
+                            out_dir: Path) -> tuple[ExportedObject, ...]:
     """Write the heatmap as a burned-in Secondary Capture series, one file per slice.
 
     Args:
@@ -218,7 +218,7 @@ def write_secondary_capture(series: Series, cam: NDArray[np.floating], info: Hea
             ``IM000001.dcm``... in Instance Number order.
 
     Returns:
-        One :class:`ExportedInstance` per source slice, in slice order.
+        One :class:`ExportedObject` per source slice, in slice order.
 
     Raises:
         ExportError: on an invalid heatmap, a non-empty ``out_dir`` or any failure
@@ -244,7 +244,8 @@ def write_secondary_capture(series: Series, cam: NDArray[np.floating], info: Hea
                 data = buffer.getvalue()
                 name = f"IM{k + 1:06d}.dcm"
                 write_synced(tmp / name, data)
-                results.append(ExportedInstance(
+                results.append(ExportedObject(
+                    kind="sc", sop_class_uid=ds.SOPClassUID, size=len(data),
                     sop_instance_uid=ds.SOPInstanceUID,
                     series_instance_uid=ds.SeriesInstanceUID, path=out_dir / name,
                     sha256=hashlib.sha256(data).hexdigest(), instance_number=k + 1,
