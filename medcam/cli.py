@@ -42,6 +42,14 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--target-layer", default=None, help="override the model's target layer")
     ex.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     ex.add_argument("--quiet", action="store_true", help="print nothing on success")
+    ex.add_argument("--outputs", default="all", metavar="KINDS",
+                    help="objects per series: comma-separated sc,pm,seg,sr,ko (default all)")
+    ex.add_argument("--seg-threshold", type=float, default=0.5, metavar="T",
+                    help="SEG region: map values at or above T on the map's scale (0.5)")
+    ex.add_argument("--key-slices", type=int, default=3, metavar="K",
+                    help="slices in the Key Object Selection (default 3)")
+    ex.add_argument("--pm-float", action="store_true",
+                    help="Parametric Map as float32 instead of compressed 16-bit integers")
     sub.add_parser("models", help="list the built-in models")
     sub.add_parser("methods", help="list the CAM methods")
     add_audit_parser(sub)
@@ -71,11 +79,15 @@ def _cmd_methods() -> int:
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
+    from medcam.export.result_set import ExportOptions, parse_outputs
     from medcam.run import explain_folder
 
+    options = ExportOptions(outputs=parse_outputs(args.outputs),
+                            seg_threshold=args.seg_threshold, key_slices=args.key_slices,
+                            pm_float=args.pm_float)
     report = explain_folder(args.input, args.out, model=args.model, method=args.method,
                             target=args.target, target_layer=args.target_layer,
-                            device=args.device)
+                            device=args.device, options=options)
     if not args.quiet:
         for item in report.results:
             if item.error is None:

@@ -5,6 +5,9 @@ Layout of the output folder::
     OUT/summary.json                 one entry per series found (done or failed)
     OUT/preview.png                  montage of the hottest slices of the first series
     OUT/<SeriesInstanceUID>/IM000001.dcm ...   Secondary Capture heatmap series
+    OUT/<SeriesInstanceUID>/PM000001.dcm       Parametric Map (SEG00001, SR000001,
+                                               KO000001: the rest of the result set;
+                                               see medcam.export.result_set)
     OUT/<SeriesInstanceUID>/preview.png
 
 Everything is first written to a staging folder beside ``OUT`` and moved into place
@@ -24,16 +27,19 @@ from typing import Any
 
 from medcam.errors import MedcamError, NoImageSeriesError
 from medcam.explanation import Explanation, explain
-from medcam.export.preview import preview_png
-from medcam.export.sc import write_secondary_capture
-from medcam.export.types import ExportedObject, HeatmapInfo
+from medcam.export.result_set import (
+    ALL_OUTPUTS,
+    ExportedSeries,
+    ExportOptions,
+    export_series,
+    parse_outputs,
+)
 from medcam.export.uids import is_valid_uid
 from medcam.model.load import LoadedModel, load_model
 from medcam.series import SeriesRef, find_series, read_series
 from medcam.series.types import Series
 
-__all__ = ["RunReport", "SeriesResult", "explain_folder", "export_result",
-           "safe_folder_name"]
+__all__ = ["RunReport", "SeriesResult", "explain_folder", "safe_folder_name", "series_result"]
 
 SUMMARY_SCHEMA = 1
 
@@ -52,6 +58,8 @@ class SeriesResult:
     probabilities: dict[str, float] = field(default_factory=dict)
     output_series_instance_uid: str | None = None
     files: tuple[str, ...] = ()
+    outputs: tuple[dict[str, Any], ...] = ()
+    notes: tuple[str, ...] = ()
     preview: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -85,63 +93,55 @@ def safe_folder_name(uid: str) -> str:
     return derive_uid("folder", uid)
 
 
-def export_result(series: Series, exp: Explanation, folder: Path, rel: Path, *,
-                  preview: bool = True, read_s: float = 0.0,
-                  ) -> tuple[SeriesResult, tuple[ExportedObject, ...]]:
-    """Write the Secondary Capture series (and preview) of an explanation.
+def series_result(series: Series, exp: Explanation, exported: ExportedSeries,
+                  read_s: float = 0.0) -> SeriesResult:
+    """The run record of one explained series, from what its export wrote.
 
     Args:
         series: the source series.
         exp: its explanation.
-        folder: the folder to create (it must not exist or be empty).
-        rel: what ``folder`` will be called relative to the published output; the
-            result's file names start with it.
-        preview: also write ``preview.png`` into ``folder``.
+        exported: the objects written (their folder is the one published, relative
+            to the run's output folder).
         read_s: seconds spent reading the series (recorded under ``read``).
 
-    Returns:
-        The result (no patient data) and the instances written.
-
-    Raises:
-        ExportError: the export failed; nothing is left in ``folder``.
-
     """
-    t1 = time.perf_counter()
-    spec = exp.model
-    info = HeatmapInfo(model_name=spec.name, model_version=spec.version,
-                       model_sha256=spec.sha256, method=exp.method, target_class=exp.target,
-                       probability=exp.probability, raw_max=exp.raw_max)
-    instances = write_secondary_capture(series, exp.cam, info, folder)
-    if preview:
-        preview_png(series, exp.cam, folder / "preview.png", info=info)
-    t_export = time.perf_counter() - t1
-    result = SeriesResult(
+    rel = Path(exported.folder.name)
+    sc = exported.of_kind("sc")
+    return SeriesResult(
         series_instance_uid=series.series_instance_uid,
         study_instance_uid=series.study_instance_uid, modality=series.modality,
         target=exp.target, probability=exp.probability,
         probabilities=dict(exp.probabilities),
-        output_series_instance_uid=instances[0].series_instance_uid if instances else None,
-        files=tuple(str(rel / Path(i.path).name) for i in instances),
-        preview=str(rel / "preview.png") if preview else None,
-        timings={"read": read_s, **exp.timings, "export": t_export},
+        output_series_instance_uid=sc[0].series_instance_uid if sc else None,
+        files=tuple(str(rel / o.path.name) for o in exported.objects),
+        outputs=tuple({**d, "file": str(rel / d["file"])} for d in exported.describe()),
+        notes=exported.notes,
+        preview=str(rel / "preview.png") if exported.preview else None,
+        timings={"read": read_s, **exp.timings, **exported.timings,
+                 "export": sum(exported.timings.values())},
     )
-    return result, instances
 
 
 def _explain_one(ref: SeriesRef, loaded: LoadedModel, method: str, target: str | None,
-                 target_layer: str | None, device: str, staging: Path) -> SeriesResult:
+                 target_layer: str | None, device: str, staging: Path,
+                 options: ExportOptions) -> SeriesResult:
     t0 = time.perf_counter()
     series = read_series(ref)
     t_read = time.perf_counter() - t0
     exp = explain(series, loaded, method, target, target_layer=target_layer, device=device)
     folder = staging / safe_folder_name(series.series_instance_uid)
-    return export_result(series, exp, folder, Path(folder.name), read_s=t_read)[0]
+    return series_result(series, exp, export_series(series, exp, folder, options), t_read)
 
 
 def explain_folder(input_path: Path, out_dir: Path, *, model: str = "demo-ct3d",
                    method: str = "gradcam", target: str | None = None,
-                   target_layer: str | None = None, device: str = "cpu") -> RunReport:
+                   target_layer: str | None = None, device: str = "cpu",
+                   outputs: str | tuple[str, ...] = ALL_OUTPUTS,
+                   options: ExportOptions | None = None) -> RunReport:
     """Explain every image series under ``input_path`` into ``out_dir``.
+
+    ``outputs`` chooses the objects written (``"sc,pm,seg,sr,ko"``); ``options``,
+    when given, sets every export option (its ``outputs`` win).
 
     Raises:
         MedcamError: nothing could be explained (bad path, no image series, every
@@ -149,6 +149,7 @@ def explain_folder(input_path: Path, out_dir: Path, *, model: str = "demo-ct3d",
             is written.
 
     """
+    options = options or ExportOptions(outputs=parse_outputs(outputs))
     loaded = load_model(model, device=device)
     from medcam import cam
 
@@ -164,7 +165,7 @@ def explain_folder(input_path: Path, out_dir: Path, *, model: str = "demo-ct3d",
         for ref in refs:
             try:
                 results.append(_explain_one(ref, loaded, method, target, target_layer, device,
-                                            staging))
+                                            staging, options))
             except MedcamError as exc:
                 first_error = first_error or exc
                 results.append(SeriesResult(ref.series_instance_uid, ref.study_instance_uid,

@@ -54,6 +54,8 @@ def add_batch_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
                    help="send outputs to dicom://AET@host:port or a DICOMweb URL")
     p.add_argument("--calling-aet", default="MEDCAM", help="our AE title for --push dicom://")
     p.add_argument("--preview", action="store_true", help="also write preview.png per series")
+    p.add_argument("--outputs", default="all", metavar="KINDS",
+                   help="objects per series: comma-separated sc,pm,seg,sr,ko (default all)")
     p.add_argument("--quiet", action="store_true", help="no progress and no summary")
     return p
 
@@ -61,13 +63,14 @@ def add_batch_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
 def run_batch_command(args: argparse.Namespace) -> int:
     """Run ``medcam batch``; MedcamError propagates to :func:`medcam.cli.main`."""
     from medcam.batch.runner import BatchOptions, run_batch
+    from medcam.export.result_set import parse_outputs
 
     options = BatchOptions(
         archive=args.archive, out_dir=args.out, model=args.model, method=args.method,
         workers=args.workers, engine=args.engine, ray_address=args.ray_address,
         device=args.device, retry_failed=args.retry_failed, query=args.query,
         push=args.push, calling_aet=args.calling_aet, preview=args.preview,
-        progress=not args.quiet)
+        progress=not args.quiet, outputs=parse_outputs(args.outputs))
     report = run_batch(options)
     s = report.stats
     not_pushed = sum(e.push is not None and e.push.get("state") != "stored"

@@ -58,6 +58,9 @@ class ManifestEntry:
         output_series_instance_uid: Series Instance UID of the heatmap series.
         output_dir: folder of the outputs, relative to the batch output.
         files: the output files, relative to the batch output.
+        outputs: one dict per object written (kind, file, SOP Class/Instance UID,
+            Series Instance UID, sha256, size): see ``ExportedSeries.describe``.
+        notes: what was asked for and not written (e.g. an empty SEG region).
         warnings: notes about the input.
         push: outcome of sending the outputs to a PACS (``--push``).
         timings: seconds per step.
@@ -83,6 +86,8 @@ class ManifestEntry:
     output_series_instance_uid: str | None = None
     output_dir: str | None = None
     files: tuple[str, ...] = ()
+    outputs: tuple[dict[str, Any], ...] = ()
+    notes: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     push: dict[str, Any] | None = None
     timings: dict[str, float] = field(default_factory=dict)
@@ -92,8 +97,8 @@ class ManifestEntry:
             raise ValueError(f"`status` must be one of {', '.join(STATUSES)}")
         if (self.status == "done") != (self.reason is None):
             raise ValueError("a done entry has no reason; a failed or skipped one has one")
-        object.__setattr__(self, "files", tuple(self.files))
-        object.__setattr__(self, "warnings", tuple(self.warnings))
+        for name in ("files", "outputs", "notes", "warnings"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
 
     @property
     def sort_key(self) -> tuple[str, str, str]:
@@ -103,7 +108,8 @@ class ManifestEntry:
     def to_dict(self) -> dict[str, Any]:
         """JSON form (with ``schema``)."""
         data = asdict(self)
-        data["files"], data["warnings"] = list(self.files), list(self.warnings)
+        for name in ("files", "outputs", "notes", "warnings"):
+            data[name] = list(getattr(self, name))
         data["schema"] = MANIFEST_SCHEMA
         return data
 

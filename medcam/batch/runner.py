@@ -37,9 +37,11 @@ from medcam.batch.progress import Progress
 from medcam.batch.push import PushTarget, parse_push, pushed
 from medcam.batch.scancache import ScanCache
 from medcam.batch.schedule import Engine, WorkerCrashedError, dispatch
-from medcam.batch.units import ModelIdentity, WorkUnit, json_line
+from medcam.batch.units import ModelIdentity, WorkUnit, job_key, json_line
 from medcam.batch.worker import STATE_DIR, SUMMARY, JobConfig, Outcome, failed_entry
 from medcam.errors import BatchError, NoImageSeriesError, NotDicomError, WeightsMismatchError
+from medcam.export.result_set import ALL_OUTPUTS, parse_outputs
+from medcam.export.types import ObjectKind
 
 __all__ = ["ENGINES", "BatchOptions", "BatchReport", "run_batch"]
 
@@ -67,6 +69,8 @@ class BatchOptions:
         calling_aet: our AE title for a DIMSE push.
         preview: write ``preview.png`` per series.
         progress: show progress on stderr.
+        outputs: the kinds of output object per series (``sc``, ``pm``, ``seg``,
+            ``sr``, ``ko``; default all).
 
     """
 
@@ -84,6 +88,10 @@ class BatchOptions:
     calling_aet: str = "MEDCAM"
     preview: bool = False
     progress: bool = False
+    outputs: tuple[ObjectKind, ...] = ALL_OUTPUTS
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "outputs", parse_outputs(self.outputs))
 
 
 @dataclass(frozen=True)
@@ -179,6 +187,8 @@ def _keep(prior: ManifestEntry | None, unit: WorkUnit, model: ModelIdentity,
         return not o.retry_failed
     if prior.status != "done" or not _outputs_present(Path(o.out_dir), prior):
         return False
+    if prior.job_key != job_key(str(prior.content_key), model, o.method, o.outputs):
+        return False  # other output kinds were asked for
     if push is not None:
         return pushed(prior, push)
     return True
@@ -266,7 +276,7 @@ def run_batch(o: BatchOptions) -> BatchReport:
             stats["adopted" if outcome.adopted else "processed"] += 1
             progress.update(entry.status)
 
-        config = JobConfig(o.model, o.method, out_dir, o.device, o.preview, push)
+        config = JobConfig(o.model, o.method, out_dir, o.device, o.preview, push, o.outputs)
         if todo:
             engine = _engine(o, config)
             try:

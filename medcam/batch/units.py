@@ -21,12 +21,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from medcam.errors import MedcamError, NotAVolumeError
+from medcam.export.result_set import ALL_OUTPUTS
 from medcam.model.spec import ModelSpec
 from medcam.run import safe_folder_name
 
@@ -131,9 +132,11 @@ def content_key(paths: Iterable[Path]) -> str:
     return _digest(sorted({sha256_of_file(p) for p in paths}))
 
 
-def job_key(content: str, model: ModelIdentity, method: str) -> str:
-    """Digest of what a done series' outputs depend on."""
-    return _digest({"content": content, "model": model.to_dict(), "method": method})
+def job_key(content: str, model: ModelIdentity, method: str,
+            outputs: Sequence[str] = ALL_OUTPUTS) -> str:
+    """Digest of what a done series' outputs depend on (input, model, method, kinds)."""
+    return _digest({"content": content, "model": model.to_dict(), "method": method,
+                    "outputs": list(outputs)})
 
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")

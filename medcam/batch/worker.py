@@ -40,7 +40,8 @@ from medcam.batch.units import (
 )
 from medcam.errors import MedcamError, NotDicomError
 from medcam.export._atomic import fsync_directory, write_synced
-from medcam.export.types import ExportedObject
+from medcam.export.result_set import ALL_OUTPUTS
+from medcam.export.types import ExportedObject, ObjectKind
 
 __all__ = ["STATE_DIR", "JobConfig", "Outcome", "SeriesProcessor", "failed_entry"]
 
@@ -61,6 +62,8 @@ class JobConfig:
         device: torch device of the workers (``cpu``, ``cuda``, ``cuda:1``).
         preview: also write ``preview.png`` per series.
         push: where to send the outputs.
+        outputs: the kinds of output object to write (see
+            :mod:`medcam.export.result_set`).
 
     """
 
@@ -70,6 +73,7 @@ class JobConfig:
     device: str = "cpu"
     preview: bool = False
     push: PushTarget | None = None
+    outputs: tuple[ObjectKind, ...] = ALL_OUTPUTS
 
 
 @dataclass(frozen=True)
@@ -144,7 +148,7 @@ class SeriesProcessor:
         fall in the start-up. Skipped quietly where the model does not take it.
         """
         from medcam.explanation import explain
-        from medcam.run import export_result
+        from medcam.export.result_set import ExportOptions, export_series
         from medcam.series import read_series
         from medcam.synthetic.archive import write_small_ct
 
@@ -155,7 +159,8 @@ class SeriesProcessor:
                                modality=modalities[0] if modalities else "CT")
                 series = read_series(Path(tmp) / "in")
                 exp = explain(series, self.loaded, self.config.method, device=self.device)
-                export_result(series, exp, Path(tmp) / "out", Path("warm-up"), preview=False)
+                export_series(series, exp, Path(tmp) / "out",
+                              ExportOptions(outputs=self.config.outputs, preview=False))
             except (MedcamError, ValueError):
                 _LOG.debug("warm-up skipped: the model does not take a small CT series")
 
@@ -176,14 +181,14 @@ class SeriesProcessor:
 
     def _process(self, unit: WorkUnit, paths: Sequence[Path], t0: float) -> Outcome:
         from medcam.explanation import explain
-        from medcam.run import export_result
+        from medcam.export.result_set import ExportOptions, export_series
         from medcam.series import SeriesRef, read_series
 
         try:
             ckey = content_key(paths)
         except OSError as exc:
             raise NotDicomError("a file of the series could not be read") from exc
-        jkey = job_key(ckey, self.identity, self.config.method)
+        jkey = job_key(ckey, self.identity, self.config.method, self.config.outputs)
         dest = Path(self.config.out_dir) / unit.rel_dir
         adopted = self._adopt(dest, jkey, unit)
         if adopted is not None:
@@ -197,24 +202,27 @@ class SeriesProcessor:
             exp = explain(series, self.loaded, self.config.method, device=self.device)
         stage = Path(tempfile.mkdtemp(prefix="series-", dir=self._state / "staging"))
         try:
-            folder = stage / "out"
-            result, instances = export_result(series, exp, folder, unit.rel_dir,
-                                              preview=self.config.preview,
-                                              read_s=t_read - t_hash)
-            timings = {"hash": t_hash - t0, **result.timings}
+            t_explained = time.perf_counter()
+            exported = export_series(series, exp, stage / "out", ExportOptions(
+                outputs=self.config.outputs, preview=self.config.preview))
+            rel = Path(unit.rel_dir)
+            timings = {"hash": t_hash - t0, "read": t_read - t_hash, **exp.timings,
+                       **exported.timings, "export": time.perf_counter() - t_explained}
             timings["total"] = time.perf_counter() - t0
             entry = ManifestEntry(
                 key=unit.key, study_instance_uid=unit.study_instance_uid,
                 series_instance_uid=unit.series_instance_uid, modality=unit.modality,
                 status="done", model=self.identity, method=self.config.method,
                 n_instances=unit.n_instances, listing_key=unit.listing_key,
-                content_key=ckey, job_key=jkey, target=result.target,
-                probability=result.probability, probabilities=result.probabilities,
-                output_series_instance_uid=result.output_series_instance_uid,
-                output_dir=str(unit.rel_dir), files=result.files,
-                warnings=unit.warnings, timings=timings)
-            _write_summary(folder, entry, instances, exp.provenance)
-            _publish(folder, dest, stage)
+                content_key=ckey, job_key=jkey, target=exp.target,
+                probability=exp.probability, probabilities=dict(exp.probabilities),
+                output_series_instance_uid=exported.series_uid("sc"),
+                output_dir=str(rel), files=tuple(str(rel / o.path.name)
+                                                 for o in exported.objects),
+                outputs=tuple({**d, "file": str(rel / d["file"])} for d in exported.describe()),
+                notes=exported.notes, warnings=unit.warnings, timings=timings)
+            _write_summary(exported.folder, entry, exported.objects, exp.provenance)
+            _publish(exported.folder, dest, stage)
         finally:
             shutil.rmtree(stage, ignore_errors=True)
         return Outcome(self._push(entry))
