@@ -36,7 +36,7 @@ from medcam.batch.plan import Plan, PlannedOutcome, plan_folder
 from medcam.batch.progress import Progress
 from medcam.batch.push import PushTarget, parse_push, pushed
 from medcam.batch.scancache import ScanCache
-from medcam.batch.schedule import Engine, WorkerCrashedError, dispatch
+from medcam.batch.schedule import Engine, dispatch, series_crash
 from medcam.batch.units import ModelIdentity, WorkUnit, json_line
 from medcam.batch.worker import STATE_DIR, SUMMARY, JobConfig, Outcome, failed_entry
 from medcam.errors import BatchError, NoImageSeriesError, NotDicomError, WeightsMismatchError
@@ -275,7 +275,7 @@ def run_batch(o: BatchOptions) -> BatchReport:
                 t_ready = time.monotonic()
                 phases["start_s"] = t_ready - t_start
                 dispatch(engine, todo, record,
-                         lambda u: failed_entry(u, model, o.method, WorkerCrashedError()))
+                         lambda u: failed_entry(u, model, o.method, series_crash()))
                 phases["process_s"] = time.monotonic() - t_ready
             finally:
                 engine.close()

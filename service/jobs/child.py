@@ -1,8 +1,9 @@
 """The inference worker subprocess: runs the pipeline on one job folder at a time.
 
-It talks to its parent over a pipe: a request dict in, a reply dict out. It dies
-with its parent (``PR_SET_PDEATHSIG`` plus a watchdog), so a SIGKILLed service
-never leaves an orphan writing into the data folder.
+It is a :class:`medcam.process.WorkerProcess`: it answers the ready handshake, then
+talks to its parent over a pipe (a request dict in, a reply dict out). It dies with
+its parent (``PR_SET_PDEATHSIG`` plus a watchdog), so a SIGKILLed service never
+leaves an orphan writing into the data folder.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, cast
 
-from medcam._process import die_with_parent
 from medcam.errors import MedcamError
-from service.intake.headers import InvalidInstanceError, read_header
-from service.intake.spool import fsync_dir
+from medcam.process import signal_ready
+from service.headers import InvalidInstanceError, read_header
 from service.logging import configure_logging
 from service.phi import PhiRegistry
+from service.spool import fsync_dir
 
 __all__ = ["child_main", "load_pipeline", "run_request"]
 
@@ -114,6 +115,7 @@ def _serve(conn: Connection, pipeline: str, registry: PhiRegistry) -> None:
     except (ImportError, AttributeError, TypeError) as exc:
         func, unavailable = None, f"the worker pipeline cannot be loaded ({type(exc).__name__})"
         LOGGER.exception("cannot load the worker pipeline %s", pipeline)
+    signal_ready(conn)  # an unloadable pipeline is answered per request
     while True:
         try:
             request = conn.recv()
@@ -128,8 +130,7 @@ def _serve(conn: Connection, pipeline: str, registry: PhiRegistry) -> None:
 
 
 def child_main(conn: Connection, pipeline: str, log_level: str) -> None:
-    """Entry point of the worker subprocess (``multiprocessing`` spawn target)."""
-    die_with_parent()
+    """Entry point of the worker subprocess (a :class:`~medcam.process.WorkerProcess` target)."""
     registry = PhiRegistry()
     configure_logging(registry, log_level)
     try:
