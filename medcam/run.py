@@ -27,7 +27,7 @@ from medcam.explanation import Explanation, explain
 from medcam.export.preview import preview_png
 from medcam.export.sc import write_secondary_capture
 from medcam.export.types import ExportedInstance, HeatmapInfo
-from medcam.export.uids import is_valid_uid
+from medcam.export.uids import safe_folder_name
 from medcam.model.load import LoadedModel, load_model
 from medcam.series import SeriesRef, find_series, read_series
 from medcam.series.types import Series
@@ -66,23 +66,6 @@ class RunReport:
     def n_failed(self) -> int:
         """Number of series that could not be explained."""
         return sum(r.error is not None for r in self.results)
-
-
-def safe_folder_name(uid: str) -> str:
-    """A folder name for a UID: the UID itself when valid, else a UID derived from it.
-
-    Args:
-        uid: a UID read from the input (may be empty or malformed).
-
-    Returns:
-        A name made of digits and dots only (never ``..`` or a path separator).
-
-    """
-    if is_valid_uid(uid):
-        return uid
-    from medcam.export.uids import derive_uid
-
-    return derive_uid("folder", uid)
 
 
 def export_result(series: Series, exp: Explanation, folder: Path, rel: Path, *,

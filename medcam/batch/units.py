@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from medcam.errors import MedcamError, NotAVolumeError
+from medcam.export.uids import safe_folder_name
 from medcam.model.spec import ModelSpec
-from medcam.run import safe_folder_name
 
 __all__ = ["DicomwebLocation", "ModelIdentity", "WorkUnit", "content_key", "job_key",
            "listing_key", "reason_code", "sha256_of_file"]

@@ -1,4 +1,4 @@
-"""Tiny in-repo models for the CAM tests (no downloaded weights)."""
+"""Tiny models with planted evidence, for the CAM tests and benches (no downloaded weights)."""
 
 from __future__ import annotations
 
@@ -147,6 +147,7 @@ class MlpHead(nn.Module):
         self.head = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 3))
 
     def forward(self, x: Tensor) -> Tensor:
+        """Logits of the MLP head on the pooled features."""
         return self.head(self.pool(self.features(x)).flatten(1))
 
 
@@ -159,6 +160,7 @@ class Exploding(nn.Module):
         self.armed = False
 
     def forward(self, x: Tensor) -> Tensor:
+        """The tiny CNN's logits, or ``RuntimeError`` after the target layer when armed."""
         feats = self.body[:8](x)
         if self.armed:
             raise RuntimeError("boom")
