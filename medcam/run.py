@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from medcam.durable import publish_directory, replace_file, write_file_atomic, write_synced
 from medcam.errors import MedcamError, NoImageSeriesError
 from medcam.explanation import Explanation, explain
 from medcam.export.preview import preview_png
@@ -170,19 +171,17 @@ def _publish(staging: Path, out_dir: Path, results: list[SeriesResult], loaded: 
         name = Path(r.files[0]).parts[0] if r.files else None
         if name is None:
             continue
-        target, old = out_dir / name, out_dir / f".{name}.old-{os.getpid()}"
-        if target.exists():
-            target.rename(old)
-        (staging / name).rename(target)
+        old = out_dir / f".{name}.old-{os.getpid()}"
+        publish_directory(staging / name, out_dir / name, old)
         shutil.rmtree(old, ignore_errors=True)
     if done and done[0].preview:
-        shutil.copyfile(out_dir / done[0].preview, staging / "preview.png")
-        (staging / "preview.png").replace(out_dir / "preview.png")
+        write_synced(staging / "preview.png", (out_dir / done[0].preview).read_bytes())
+        replace_file(staging / "preview.png", out_dir / "preview.png")
     summary: dict[str, Any] = {
         "schema_version": SUMMARY_SCHEMA, "model": loaded.spec.name,
         "model_version": loaded.spec.version, "model_sha256": loaded.spec.sha256,
         "method": method, "series": [asdict(r) for r in results],
     }
-    tmp = staging / "summary.json"
-    tmp.write_text(json.dumps(summary, indent=2, sort_keys=True, allow_nan=False) + "\n")
-    tmp.replace(out_dir / "summary.json")
+    write_file_atomic(out_dir / "summary.json",
+                      (json.dumps(summary, indent=2, sort_keys=True, allow_nan=False)
+                       + "\n").encode())

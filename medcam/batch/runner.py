@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import shutil
 import time
 from collections import Counter
@@ -39,6 +38,7 @@ from medcam.batch.scancache import ScanCache
 from medcam.batch.schedule import Engine, dispatch, series_crash
 from medcam.batch.units import ModelIdentity, WorkUnit, json_line
 from medcam.batch.worker import STATE_DIR, SUMMARY, JobConfig, Outcome, failed_entry
+from medcam.durable import append_line
 from medcam.errors import BatchError, NoImageSeriesError, NotDicomError, WeightsMismatchError
 
 __all__ = ["ENGINES", "BatchOptions", "BatchReport", "run_batch"]
@@ -302,7 +302,4 @@ def _log_run(out_dir: Path, o: BatchOptions, model: ModelIdentity, plan: Plan,
             "files": dict(plan.counts), "headers_read": cache.n_parsed,
             "series": dict(report.stats),
             "series_per_min": None if rate is None else round(rate, 2)}
-    with open(out_dir / RUNS, "ab") as fh:
-        fh.write(json_line(line))
-        fh.flush()
-        os.fsync(fh.fileno())
+    append_line(out_dir / RUNS, json_line(line))

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from medcam.durable import fsync_file
 from service.errors import UploadLimitError, UploadRejectedError
 from service.headers import InvalidInstanceError, read_header
 from service.intake.series import SpooledFile
 from service.phi import PhiRegistry
-from service.spool import Spool, SpoolWriter, fsync_file
+from service.spool import Spool, SpoolWriter
 
 __all__ = ["MultipartSink", "UploadLimitError", "UploadRejectedError", "boundary_of",
            "identify_parts"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, is_dataclass
@@ -18,12 +17,12 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, cast
 
+from medcam.durable import sync_tree
 from medcam.errors import MedcamError
 from medcam.process import signal_ready
 from service.headers import InvalidInstanceError, read_header
 from service.logging import configure_logging
 from service.phi import PhiRegistry
-from service.spool import fsync_dir
 
 __all__ = ["child_main", "load_pipeline", "run_request"]
 
@@ -37,20 +36,6 @@ def load_pipeline(spec: str) -> Callable[..., Any]:
     if not callable(func):
         raise TypeError(f"{spec} is not callable")
     return cast(Callable[..., Any], func)
-
-
-def _sync_tree(root: Path) -> None:
-    for path in sorted(root.rglob("*"), reverse=True):
-        if path.is_file():
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        elif path.is_dir():
-            fsync_dir(path)
-    fsync_dir(root)
-    fsync_dir(root.parent)
 
 
 def _result_dict(result: object, registry: PhiRegistry) -> dict[str, Any]:
@@ -104,7 +89,7 @@ def run_request(func: Callable[..., Any], request: dict[str, Any],
             outputs.append({"sop_instance_uid": header.sop_instance_uid,
                             "study_instance_uid": header.study_instance_uid, "path": rel})
     if out.exists():
-        _sync_tree(out)
+        sync_tree(out)
     return {"ok": True, "results": results, "outputs": outputs}
 
 
