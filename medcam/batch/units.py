@@ -24,7 +24,6 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from medcam.errors import MedcamError, NotAVolumeError
 from medcam.export.uids import safe_folder_name
@@ -157,7 +156,7 @@ def reason_code(exc: BaseException) -> str:
     return f"{code}.{exc.reason}" if isinstance(exc, NotAVolumeError) else code
 
 
-def json_line(value: dict[str, Any]) -> bytes:
+def json_line(value: object) -> bytes:
     """One canonical JSON line (sorted keys, no NaN), newline included."""
     return (json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
             + "\n").encode()
