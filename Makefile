@@ -24,6 +24,7 @@ audit-demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check medcam service tests bench scripts sample_dicoms
+	$(BIN)/mypy medcam service
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -q

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from medcam import cam
 from medcam.audit.randomization import cascade_blocks, spearman
-from tests.cam.models import (
+from medcam.synthetic.planted import (
     add_distractor,
     planted_batch,
     planted_task,

@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import medcam
 from medcam.synthetic.acquisition import ORIENTATIONS
+from medcam.synthetic.cases import random_ct_case
 from medcam.synthetic.dicom import write_series
 from medcam.synthetic.phantom import render_ct
-from tests.factory import random_ct_case
 
 
 def series_for(orientation: str, seed: int, lesion: bool, folder: Path

@@ -23,7 +23,12 @@ are not).
     ├── PushError
     │   ├── TransientPushError
     │   └── PermanentPushError
-    └── BatchError
+    ├── FetchError
+    │   ├── TransientFetchError
+    │   └── PermanentFetchError
+    ├── WorkerCrashedError
+    ├── BatchError
+    └── ServiceError (the service's own errors, defined in service/errors.py)
 """
 
 from __future__ import annotations
@@ -32,20 +37,25 @@ __all__ = [
     "BatchError",
     "CamError",
     "ExportError",
+    "FetchError",
     "LimitExceededError",
     "MedcamError",
     "ModelError",
     "NoImageSeriesError",
     "NotAVolumeError",
     "NotDicomError",
+    "PermanentFetchError",
     "PermanentPushError",
     "PixelDataError",
     "PushError",
     "SeriesError",
+    "ServiceError",
     "TargetLayerError",
+    "TransientFetchError",
     "TransientPushError",
     "UnsupportedTransferSyntaxError",
     "WeightsMismatchError",
+    "WorkerCrashedError",
 ]
 
 
@@ -126,3 +136,34 @@ class PermanentPushError(PushError):
 
 class BatchError(MedcamError):
     """A batch run cannot start or go on (output folder in use, engine missing or down)."""
+
+
+class FetchError(MedcamError):
+    """Instances could not be retrieved from a PACS (QIDO-RS/WADO-RS)."""
+
+
+class TransientFetchError(FetchError):
+    """Retrieval failed in a way that may succeed when retried."""
+
+
+class PermanentFetchError(FetchError):
+    """Retrieval failed in a way that retrying cannot fix."""
+
+
+class WorkerCrashedError(MedcamError):
+    """A worker process died (signal, out of memory) or overran its time limit.
+
+    Args:
+        detail: what happened, e.g. ``"worker process killed by signal 9"`` (no
+            patient data).
+
+    """
+
+    def __init__(self, detail: str = "the worker process died (e.g. out of memory or a "
+                                     "crashing decoder)") -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class ServiceError(MedcamError):
+    """Root of the errors of the ``service`` package (see ``service/errors.py``)."""

@@ -20,13 +20,15 @@ The LPS position of voxel index ``(k, i, j)`` is
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import SupportsFloat, SupportsInt
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 __all__ = ["AXIS_ORDER", "ORTHONORMAL_TOLERANCE", "PATIENT_FRAME", "PROJECTION_DIRECTION",
-           "Geometry"]
+           "Geometry", "float3", "int3"]
 
 AXIS_ORDER = ("slice", "row", "column")
 PATIENT_FRAME = "LPS"
@@ -38,6 +40,28 @@ ORTHONORMAL_TOLERANCE = 1e-4
 PROJECTION_DIRECTION: tuple[float, ...] = (0.0, 0.0, 1.0,
                                            0.0, 1.0, 0.0,
                                            1.0, 0.0, 0.0)
+
+
+def int3(values: Iterable[SupportsInt]) -> tuple[int, int, int]:
+    """Three integers (slice, row, column) from any iterable, e.g. a NumPy shape.
+
+    Raises:
+        ValueError: not exactly three values.
+
+    """
+    a, b, c = (int(v) for v in values)
+    return a, b, c
+
+
+def float3(values: Iterable[SupportsFloat]) -> tuple[float, float, float]:
+    """Three floats (slice, row, column, or x, y, z) from any iterable, e.g. an array.
+
+    Raises:
+        ValueError: not exactly three values.
+
+    """
+    a, b, c = (float(v) for v in values)
+    return a, b, c
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from medcam.durable import publish_directory, replace_file, write_file_atomic, write_synced
 from medcam.errors import MedcamError, NoImageSeriesError
 from medcam.explanation import Explanation, explain
 from medcam.export.result_set import (
@@ -34,7 +35,7 @@ from medcam.export.result_set import (
     export_series,
     parse_outputs,
 )
-from medcam.export.uids import is_valid_uid
+from medcam.export.uids import safe_folder_name
 from medcam.model.load import LoadedModel, load_model
 from medcam.series import SeriesRef, find_series, read_series
 from medcam.series.types import Series
@@ -74,23 +75,6 @@ class RunReport:
     def n_failed(self) -> int:
         """Number of series that could not be explained."""
         return sum(r.error is not None for r in self.results)
-
-
-def safe_folder_name(uid: str) -> str:
-    """A folder name for a UID: the UID itself when valid, else a UID derived from it.
-
-    Args:
-        uid: a UID read from the input (may be empty or malformed).
-
-    Returns:
-        A name made of digits and dots only (never ``..`` or a path separator).
-
-    """
-    if is_valid_uid(uid):
-        return uid
-    from medcam.export.uids import derive_uid
-
-    return derive_uid("folder", uid)
 
 
 def series_result(series: Series, exp: Explanation, exported: ExportedSeries,
@@ -188,19 +172,17 @@ def _publish(staging: Path, out_dir: Path, results: list[SeriesResult], loaded: 
         name = Path(r.files[0]).parts[0] if r.files else None
         if name is None:
             continue
-        target, old = out_dir / name, out_dir / f".{name}.old-{os.getpid()}"
-        if target.exists():
-            target.rename(old)
-        (staging / name).rename(target)
+        old = out_dir / f".{name}.old-{os.getpid()}"
+        publish_directory(staging / name, out_dir / name, old)
         shutil.rmtree(old, ignore_errors=True)
     if done and done[0].preview:
-        shutil.copyfile(out_dir / done[0].preview, staging / "preview.png")
-        (staging / "preview.png").replace(out_dir / "preview.png")
+        write_synced(staging / "preview.png", (out_dir / done[0].preview).read_bytes())
+        replace_file(staging / "preview.png", out_dir / "preview.png")
     summary: dict[str, Any] = {
         "schema_version": SUMMARY_SCHEMA, "model": loaded.spec.name,
         "model_version": loaded.spec.version, "model_sha256": loaded.spec.sha256,
         "method": method, "series": [asdict(r) for r in results],
     }
-    tmp = staging / "summary.json"
-    tmp.write_text(json.dumps(summary, indent=2, sort_keys=True, allow_nan=False) + "\n")
-    tmp.replace(out_dir / "summary.json")
+    write_file_atomic(out_dir / "summary.json",
+                      (json.dumps(summary, indent=2, sort_keys=True, allow_nan=False)
+                       + "\n").encode())

@@ -9,28 +9,25 @@ import threading
 from dataclasses import dataclass, field
 from typing import IO
 
+from medcam.pacs.base import PacsSender
+from medcam.pacs.cstore import CStoreSender, DimseTimeouts
+from medcam.pacs.stowrs import StowRsSender
+from service.errors import DataDirLockedError
 from service.intake.dimse_scp import DicomListener, ListenerConfig
+from service.intake.fetch import StudyFetcher
 from service.intake.series import SeriesIntake
-from service.intake.spool import Spool
 from service.jobs.db import Database
 from service.jobs.outbox import Outbox
 from service.jobs.pusher import PushConfig, Pusher
 from service.jobs.store import JobStore
 from service.jobs.worker import InferenceWorker, WorkerConfig
-from service.pacs.base import PacsSender
-from service.pacs.cstore import CStoreSender, DimseTimeouts
-from service.pacs.stowrs import StowRsSender
-from service.pacs.wado import StudyFetcher
 from service.phi import PhiRegistry
 from service.settings import Settings
+from service.spool import Spool
 
 __all__ = ["DataDirLockedError", "Runtime", "build_runtime"]
 
 LOGGER = logging.getLogger(__name__)
-
-
-class DataDirLockedError(RuntimeError):
-    """Another service process already uses this data folder."""
 
 
 def _sender(s: Settings) -> PacsSender:

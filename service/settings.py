@@ -14,6 +14,8 @@ from typing import Annotated, Literal, Self
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from medcam.pacs.aet import validate_ae_title
+
 __all__ = ["PLACEHOLDER_TOKENS", "Settings", "is_loopback"]
 
 #: Token values that are never accepted (copied from examples, or empty).
@@ -23,7 +25,6 @@ PLACEHOLDER_TOKENS = frozenset({
 })
 #: Shortest accepted API token.
 MIN_TOKEN_LENGTH = 16
-_AET = re.compile(r"^[\x21-\x5b\x5d-\x7e](?:[\x20-\x5b\x5d-\x7e]{0,14}[\x21-\x5b\x5d-\x7e])?$")
 _PLUGGABLE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
@@ -100,9 +101,7 @@ class Settings(BaseSettings):
     @field_validator("dicom_aet", "pacs_aet")
     @classmethod
     def _check_aet(cls, value: str) -> str:
-        if not _AET.match(value):
-            raise ValueError("an AE title is 1-16 printable ASCII characters, no backslash")
-        return value
+        return validate_ae_title(value)
 
     @field_validator("allowed_aets")
     @classmethod

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from medcam.audit.config import AuditConfig
 
@@ -34,8 +34,10 @@ def _fractions(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError("fractions are comma-separated numbers") from exc
 
 
-def add_audit_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
-                     ) -> argparse.ArgumentParser:
+_P = TypeVar("_P", bound=argparse.ArgumentParser)
+
+
+def add_audit_parser(subparsers: argparse._SubParsersAction[_P]) -> _P:
     """Add ``audit`` to the ``medcam`` sub-parsers and return its parser."""
     p = subparsers.add_parser(
         "audit", help="score CAM methods on a dataset (localisation, faithfulness, sanity)",

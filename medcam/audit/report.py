@@ -16,7 +16,7 @@ from typing import Any
 from medcam.audit.evaluate import Overlay
 from medcam.audit.plots import curves_png, overlay_png, sanity_png, times_png
 from medcam.audit.schema import METRICS
-from medcam.export._atomic import write_file_atomic
+from medcam.durable import write_file_atomic
 
 __all__ = ["render_report", "write_report"]
 

@@ -26,8 +26,8 @@ from medcam.audit.metrics.baselines import AIR_HU, default_baselines, make_basel
 from medcam.audit.progress import Progress
 from medcam.audit.schema import SCHEMA, metric_parameters, metric_table
 from medcam.audit.seg import read_ground_truth
+from medcam.durable import write_file_atomic
 from medcam.errors import MedcamError
-from medcam.export._atomic import write_file_atomic
 from medcam.model.intensity import scale_intensity
 from medcam.model.load import LoadedModel, load_model
 from medcam.model.preprocess import prepare

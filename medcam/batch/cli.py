@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TypeVar
 
 from medcam.batch.engines import ENGINES
 
@@ -28,8 +29,10 @@ def _workers(text: str) -> int:
     return value
 
 
-def add_batch_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
-                     ) -> argparse.ArgumentParser:
+_P = TypeVar("_P", bound=argparse.ArgumentParser)
+
+
+def add_batch_parser(subparsers: argparse._SubParsersAction[_P]) -> _P:
     """Add ``batch`` to the ``medcam`` sub-parsers and return its parser."""
     p = subparsers.add_parser(
         "batch", help="explain every image series of an archive, resumably",

@@ -10,12 +10,12 @@ whose instances all have a non-image SOP Class is a planned skip.
 A worker retrieves its series (WADO-RS) into ``.medcam-batch/spool/`` of the output
 folder just before reading it (so retrieval overlaps with the other series' compute)
 and removes it afterwards; the files are written with pydicom, so the content key
-is the same on every run.
+is the same on every run. The client, the paged QIDO-RS search and the WADO-RS
+retrieval are :mod:`medcam.pacs.dicomweb` (shared with the service).
 """
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import tempfile
@@ -31,7 +31,8 @@ from pydicom.dataset import Dataset
 from medcam.batch.plan import Plan, PlannedOutcome
 from medcam.batch.scancache import is_medcam_output
 from medcam.batch.units import DicomwebLocation, WorkUnit, listing_key
-from medcam.errors import BatchError, NotDicomError
+from medcam.errors import BatchError, FetchError, NotDicomError
+from medcam.pacs.dicomweb import make_client, retrieve, search_all
 from medcam.series.headers import non_image_reason
 
 __all__ = ["STUDY_LEVEL_KEYS", "is_dicomweb_url", "materialise", "parse_query",
@@ -47,7 +48,6 @@ _TAGS = {"StudyInstanceUID": "0020000D", "SeriesInstanceUID": "0020000E",
          "Modality": "00080060", "SOPInstanceUID": "00080018", "SOPClassUID": "00080016",
          "Manufacturer": "00080070"}
 _CONNECT_S, _READ_S = 10.0, 120.0
-_PAGE = 500
 _KEY = re.compile(r"[A-Za-z][A-Za-z0-9]*|[0-9A-Fa-f]{8}")
 
 
@@ -85,28 +85,7 @@ def parse_query(query: str | None) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def _client(base_url: str) -> Any:  # noqa: ANN401 - dicomweb_client.DICOMwebClient
-    from dicomweb_client.api import DICOMwebClient
-
-    client = DICOMwebClient(url=base_url.rstrip("/"), timeout=(_CONNECT_S, _READ_S))
-    client.set_http_retry_params(retry=False)
-    return client
-
-
-def _search(method: Any, *args: str, **kwargs: Any) -> list[dict[str, Any]]:  # noqa: ANN401
-    """All results of a QIDO-RS search, page by page.
-
-    dicomweb-client's own ``get_remaining`` never ends against a server that ignores
-    ``offset`` (Orthanc without a limit); here a page that brings nothing new ends it.
-    """
-    results: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    while True:
-        page = method(*args, limit=_PAGE, offset=len(results), **kwargs)
-        fresh = [r for r in page if json.dumps(r, sort_keys=True) not in seen]
-        seen.update(json.dumps(r, sort_keys=True) for r in fresh)
-        results.extend(fresh)
-        if len(page) < _PAGE or not fresh:
-            return results
+    return make_client(base_url, _CONNECT_S, _READ_S)
 
 
 def _value(item: dict[str, Any], keyword: str) -> str:
@@ -117,7 +96,7 @@ def _value(item: dict[str, Any], keyword: str) -> str:
 def _series_unit(client: Any, base_url: str, study: str,  # noqa: ANN401
                  item: dict[str, Any]) -> WorkUnit | PlannedOutcome:
     series, modality = _value(item, "SeriesInstanceUID"), _value(item, "Modality")
-    instances = _search(client.search_for_instances, study, series,
+    instances = search_all(client.search_for_instances, study, series,
                         fields=["SOPClassUID", "Manufacturer"])
     uids = sorted({_value(i, "SOPInstanceUID") for i in instances})
     reasons, own = [], []
@@ -153,10 +132,10 @@ def plan_dicomweb(base_url: str, query: str | None) -> Plan:
     units: list[WorkUnit] = []
     outcomes: list[PlannedOutcome] = []
     try:
-        studies = _search(client.search_for_studies, search_filters=study_filters)
+        studies = search_all(client.search_for_studies, search_filters=study_filters)
         for study_item in studies:
             study = _value(study_item, "StudyInstanceUID")
-            for item in _search(client.search_for_series, study,
+            for item in search_all(client.search_for_series, study,
                                 search_filters=series_filters, fields=["Manufacturer"]):
                 found = _series_unit(client, base_url, study, item)
                 (units if isinstance(found, WorkUnit) else outcomes).append(found)  # type: ignore[arg-type]
@@ -183,7 +162,6 @@ def materialise(unit: WorkUnit, spool: Path) -> Iterator[Sequence[Path]]:
     if unit.location is None:
         yield unit.paths
         return
-    import requests
 
     spool.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="series-", dir=spool))
@@ -191,14 +169,15 @@ def materialise(unit: WorkUnit, spool: Path) -> Iterator[Sequence[Path]]:
         loc = unit.location
         paths = []
         try:
-            for n, ds in enumerate(_client(loc.base_url).iter_series(
-                    loc.study_instance_uid, loc.series_instance_uid)):
+            for n, ds in enumerate(retrieve(_client(loc.base_url), loc.study_instance_uid,
+                                            loc.series_instance_uid)):
                 path = folder / f"{n:06d}.dcm"
                 dcmwrite(path, ds, enforce_file_format=True)
                 paths.append(path)
-        except (requests.RequestException, ValueError) as exc:
+        except (FetchError, ValueError) as exc:
+            cause = exc.__cause__ if isinstance(exc, FetchError) and exc.__cause__ else exc
             raise NotDicomError(f"WADO-RS retrieval of the series failed "
-                                f"({type(exc).__name__})") from exc
+                                f"({type(cause).__name__})") from exc
         if not paths:
             raise NotDicomError("WADO-RS returned no instance for the series")
         yield tuple(paths)

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any, Self
+from typing import Any, Self
 
 from medcam.batch.units import ModelIdentity, json_line
-from medcam.export._atomic import fsync_directory, write_file_atomic
+from medcam.durable import JsonlJournal, repair_torn_tail
 
 __all__ = ["MANIFEST_SCHEMA", "STATUSES", "TIMING_FIELDS", "Journal", "ManifestEntry",
            "comparable", "read_manifest"]
@@ -160,19 +159,16 @@ class Journal:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._fh: IO[bytes] | None = None
+        self._journal = JsonlJournal(self.path)
 
     def replay(self) -> dict[str, ManifestEntry]:
         """Read the journal: the last entry of each series; cuts off a torn last line."""
         if not self.path.exists():
             return {}
-        data = self.path.read_bytes()
-        end = data.rfind(b"\n") + 1
-        if end < len(data):
+        size = self.path.stat().st_size
+        data = repair_torn_tail(self.path)
+        if len(data) < size:
             _LOG.warning("manifest ends in a torn line (interrupted run); it is dropped")
-            with open(self.path, "r+b") as fh:
-                fh.truncate(end)
-                os.fsync(fh.fileno())
         state: dict[str, ManifestEntry] = {}
         bad = 0
         for line in _complete_lines(data):
@@ -188,25 +184,14 @@ class Journal:
 
     def append(self, entry: ManifestEntry) -> None:
         """Append one line and flush it to disk."""
-        if self._fh is None:
-            new = not self.path.exists()
-            self._fh = open(self.path, "ab")
-            if new:
-                fsync_directory(self.path.parent)
-        self._fh.write(json_line(entry.to_dict()))
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+        self._journal.append(json_line(entry.to_dict()))
 
     def close(self) -> None:
         """Close the append handle."""
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+        self._journal.close()
 
     def compact(self, entries: Iterable[ManifestEntry]) -> None:
         """Replace the journal with one line per entry, in canonical order, atomically."""
-        self.close()
         lines = [json_line(e.to_dict()) for e in sorted(entries, key=lambda e: e.sort_key)]
-        write_file_atomic(self.path, b"".join(lines))
-        fsync_directory(self.path.parent)
+        self._journal.rewrite(b"".join(lines))
 

@@ -1,4 +1,4 @@
-"""``--push``: send each done series to a PACS with the service's senders.
+"""``--push``: send each done series to a PACS with :mod:`medcam.pacs`.
 
 Destinations: ``dicom://CALLED_AET@host:port`` (C-STORE, calling AE title from
 ``--calling-aet``) or an ``http(s)://`` DICOMweb base URL (STOW-RS). A series is
@@ -7,25 +7,26 @@ recorded in the manifest entry's ``push`` field and a series not fully stored is
 pushed again by the next run with ``--push``. Output UIDs are deterministic, so a
 repeated push replaces rather than duplicates.
 
-The senders live in the ``service`` package (a source checkout with the
-``service`` extra installed).
+The senders need the ``pacs`` extra (pynetdicom for ``dicom://``, dicomweb-client
+for http(s)), part of the ``batch`` extra.
 """
 
 from __future__ import annotations
 
-import json
-import re
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from medcam.batch.manifest import ManifestEntry
 from medcam.errors import BatchError, PushError
+from medcam.pacs.aet import is_ae_title
+from medcam.pacs.base import PacsSender, PushItem
 
 __all__ = ["PushTarget", "parse_push", "push_entry", "pushed"]
 
-_AET = re.compile(r"^[\x21-\x5b\x5d-\x7e][\x20-\x5b\x5d-\x7e]{0,15}$")
+#: The module each kind of destination needs (from the ``pacs`` extra).
+_NEEDS = {"dicomweb": "dicomweb_client", "dimse": "pynetdicom"}
 
 
 @dataclass(frozen=True)
@@ -45,15 +46,17 @@ def parse_push(text: str, calling_aet: str = "MEDCAM") -> PushTarget:
     """Parse a ``--push`` destination.
 
     Raises:
-        BatchError: not ``dicom://AET@host:port`` or an http(s) URL, or the service's
-            senders are not installed.
+        BatchError: not ``dicom://AET@host:port`` or an http(s) URL, or the
+            ``pacs`` extra is not installed.
 
     """
-    try:
-        import service.pacs.base  # noqa: F401
-    except ImportError as exc:
-        raise BatchError("--push needs medcam's service package and its extra "
-                         "(pip install -e '.[service]' in a source checkout)") from exc
+    target = _parse(text, calling_aet)
+    if importlib.util.find_spec(_NEEDS[target.kind]) is None:
+        raise BatchError("--push needs the pacs extra (pip install 'medcam-dicom[pacs]')")
+    return target
+
+
+def _parse(text: str, calling_aet: str) -> PushTarget:
     parts = urlsplit(text)
     if parts.scheme in ("http", "https") and parts.hostname:
         if parts.username or parts.password:
@@ -64,19 +67,19 @@ def parse_push(text: str, calling_aet: str = "MEDCAM") -> PushTarget:
             port = parts.port
         except ValueError:
             port = None
-        if port and _AET.match(parts.username) and _AET.match(calling_aet):
+        if port and is_ae_title(parts.username) and is_ae_title(calling_aet):
             return PushTarget("dimse", f"dicom://{parts.username}@{parts.hostname}:{port}",
                               host=parts.hostname, port=port, called_aet=parts.username,
                               calling_aet=calling_aet)
     raise BatchError("--push must be dicom://AET@host:port or a DICOMweb http(s) URL")
 
 
-def _sender(target: PushTarget) -> Any:  # noqa: ANN401 - a service.pacs.base.PacsSender
+def _sender(target: PushTarget) -> PacsSender:
     if target.kind == "dicomweb":
-        from service.pacs.stowrs import StowRsSender
+        from medcam.pacs.stowrs import StowRsSender
 
         return StowRsSender(target.base_url)
-    from service.pacs.cstore import CStoreSender
+    from medcam.pacs.cstore import CStoreSender
 
     return CStoreSender(target.calling_aet, target.called_aet, target.host, target.port)
 
@@ -89,20 +92,21 @@ def pushed(entry: ManifestEntry, target: PushTarget) -> bool:
 
 def push_entry(target: PushTarget, entry: ManifestEntry, out_dir: Path) -> ManifestEntry:
     """Send a done series' outputs; return the entry with its ``push`` outcome."""
-    from service.pacs.base import STORED_STATES, PushItem
-
-    folder = out_dir / str(entry.output_dir)
-    summary = json.loads((folder / "summary.json").read_text())
-    items = [PushItem(i["sop_instance_uid"], entry.study_instance_uid, folder / i["file"])
-             for i in summary["instances"]]
+    items = [PushItem(o["sop_instance_uid"], entry.study_instance_uid, out_dir / o["file"])
+             for o in entry.outputs]
+    kinds = [str(o["kind"]) for o in entry.outputs]
     try:
         outcomes = _sender(target).send(items)
     except PushError as exc:
         result = {"destination": target.label, "state": "failed", "stored": 0,
                   "failed": len(items), "detail": str(exc)}
         return entry.with_changes(push=result)
-    bad = [o for o in outcomes if o.state not in STORED_STATES]
+    bad = [o for o in outcomes if not o.stored]
+    per_kind: dict[str, dict[str, int]] = {}
+    for kind, outcome in zip(kinds, outcomes, strict=True):
+        counts = per_kind.setdefault(kind, {"stored": 0, "failed": 0})
+        counts["stored" if outcome.stored else "failed"] += 1
     result = {"destination": target.label, "state": "failed" if bad else "stored",
               "stored": len(outcomes) - len(bad), "failed": len(bad),
-              "detail": bad[0].detail if bad else None}
+              "objects": per_kind, "detail": bad[0].detail if bad else None}
     return entry.with_changes(push=result)

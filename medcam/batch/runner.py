@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import shutil
 import time
 from collections import Counter
@@ -36,9 +35,10 @@ from medcam.batch.plan import Plan, PlannedOutcome, plan_folder
 from medcam.batch.progress import Progress
 from medcam.batch.push import PushTarget, parse_push, pushed
 from medcam.batch.scancache import ScanCache
-from medcam.batch.schedule import Engine, WorkerCrashedError, dispatch
+from medcam.batch.schedule import Engine, dispatch, series_crash
 from medcam.batch.units import ModelIdentity, WorkUnit, job_key, json_line
 from medcam.batch.worker import STATE_DIR, SUMMARY, JobConfig, Outcome, failed_entry
+from medcam.durable import append_line
 from medcam.errors import BatchError, NoImageSeriesError, NotDicomError, WeightsMismatchError
 from medcam.export.result_set import ALL_OUTPUTS, parse_outputs
 from medcam.export.types import ObjectKind
@@ -285,7 +285,7 @@ def run_batch(o: BatchOptions) -> BatchReport:
                 t_ready = time.monotonic()
                 phases["start_s"] = t_ready - t_start
                 dispatch(engine, todo, record,
-                         lambda u: failed_entry(u, model, o.method, WorkerCrashedError()))
+                         lambda u: failed_entry(u, model, o.method, series_crash()))
                 phases["process_s"] = time.monotonic() - t_ready
             finally:
                 engine.close()
@@ -312,7 +312,4 @@ def _log_run(out_dir: Path, o: BatchOptions, model: ModelIdentity, plan: Plan,
             "files": dict(plan.counts), "headers_read": cache.n_parsed,
             "series": dict(report.stats),
             "series_per_min": None if rate is None else round(rate, 2)}
-    with open(out_dir / RUNS, "ab") as fh:
-        fh.write(json_line(line))
-        fh.flush()
-        os.fsync(fh.fileno())
+    append_line(out_dir / RUNS, json_line(line))

@@ -20,7 +20,7 @@ from pathlib import Path
 from pydicom.dataset import Dataset
 
 from medcam.batch.units import json_line
-from medcam.export._atomic import write_file_atomic
+from medcam.durable import write_file_atomic
 from medcam.series.headers import InstanceHeader, iter_headers, non_image_reason
 
 __all__ = ["SECONDARY_CAPTURE", "HeaderFacts", "ScanCache", "is_medcam_output"]

@@ -18,20 +18,22 @@ from typing import Protocol
 from medcam.batch.manifest import ManifestEntry
 from medcam.batch.units import WorkUnit
 from medcam.batch.worker import Outcome
-from medcam.errors import BatchError
+from medcam.errors import WorkerCrashedError
 
-__all__ = ["DEPTH", "Engine", "Event", "WorkerCrashedError", "dispatch"]
+__all__ = ["CRASH_DETAIL", "DEPTH", "Engine", "Event", "dispatch", "series_crash"]
 
 #: Units in flight per worker: one computing, one prefetched (read) or being written.
 DEPTH = 2
 
 
-class WorkerCrashedError(BatchError):
-    """A worker process died while it held the series alone (reason ``worker_crashed``)."""
+#: What a series' manifest entry says when its worker died holding it alone.
+CRASH_DETAIL = ("the worker process died while processing this series "
+                "(e.g. out of memory or a crashing decoder)")
 
-    def __init__(self) -> None:
-        super().__init__("the worker process died while processing this series "
-                         "(e.g. out of memory or a crashing decoder)")
+
+def series_crash() -> WorkerCrashedError:
+    """The error recorded for a series that killed its worker (reason ``worker_crashed``)."""
+    return WorkerCrashedError(CRASH_DETAIL)
 
 
 @dataclass(frozen=True)

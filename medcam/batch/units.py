@@ -24,12 +24,11 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from medcam.errors import MedcamError, NotAVolumeError
 from medcam.export.result_set import ALL_OUTPUTS
+from medcam.export.uids import safe_folder_name
 from medcam.model.spec import ModelSpec
-from medcam.run import safe_folder_name
 
 __all__ = ["DicomwebLocation", "ModelIdentity", "WorkUnit", "content_key", "job_key",
            "listing_key", "reason_code", "sha256_of_file"]
@@ -160,7 +159,7 @@ def reason_code(exc: BaseException) -> str:
     return f"{code}.{exc.reason}" if isinstance(exc, NotAVolumeError) else code
 
 
-def json_line(value: dict[str, Any]) -> bytes:
+def json_line(value: object) -> bytes:
     """One canonical JSON line (sorted keys, no NaN), newline included."""
     return (json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
             + "\n").encode()

@@ -38,8 +38,8 @@ from medcam.batch.units import (
     reason_code,
     sha256_of_file,
 )
+from medcam.durable import fsync_directory, publish_directory, write_synced
 from medcam.errors import MedcamError, NotDicomError
-from medcam.export._atomic import fsync_directory, write_synced
 from medcam.export.result_set import ALL_OUTPUTS
 from medcam.export.types import ExportedObject, ObjectKind
 
@@ -262,8 +262,4 @@ def _write_summary(folder: Path, entry: ManifestEntry, instances: Sequence[Expor
 
 def _publish(folder: Path, dest: Path, stage: Path) -> None:
     """Rename ``folder`` to ``dest``, replacing an older output of the series."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    if dest.exists():
-        dest.rename(stage / "replaced")
-    folder.rename(dest)
-    fsync_directory(dest.parent)
+    publish_directory(folder, dest, stage / "replaced")

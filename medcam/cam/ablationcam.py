@@ -24,6 +24,8 @@ class AblationCam(CamMethod):
     """
 
     name = "ablationcam"
+    paper = "Desai & Ramaswamy, WACV 2020"
+    summary = "Weights from the score drop when each channel is zeroed (tail passes)."
     cost_class: ClassVar[CostClass] = "perturbation"
 
     def layer_maps(self, ctx: Context) -> list[Tensor]:

@@ -141,7 +141,13 @@ class CamMethod(ABC):
 
     """
 
+    #: The name :func:`medcam.cam.create` and ``medcam methods`` know the method by.
     name: ClassVar[str] = ""
+    #: Short citation with arXiv id or venue.
+    paper: ClassVar[str] = ""
+    #: One line for ``medcam methods``.
+    summary: ClassVar[str] = ""
+    #: ``"gradient"``, ``"perturbation"`` or ``"gradient-free"``.
     cost_class: ClassVar[CostClass] = "gradient"
     needs_grad: ClassVar[bool] = False
     multi_layer: ClassVar[bool] = False

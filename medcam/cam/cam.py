@@ -23,6 +23,8 @@ class Cam(CamMethod):
     """
 
     name = "cam"
+    paper = "Zhou et al., CVPR 2016, arXiv 1512.04150"
+    summary = "Linear-layer weights applied to the last features; needs a GAP+linear head."
     cost_class: ClassVar[CostClass] = "gradient-free"
 
     def layer_maps(self, ctx: Context) -> list[Tensor]:

@@ -75,6 +75,8 @@ class ClusterCam(CamMethod):
     """
 
     name = "clustercam"
+    paper = "Feng et al., Neural Networks 2024, arXiv 2302.01642"
+    summary = "Channel clusters scored by masked inputs; base minus scissors (adapted)."
     cost_class: ClassVar[CostClass] = "perturbation"
 
     def __init__(self, model: nn.Module, target_layer: LayerSpec | None = None, *,

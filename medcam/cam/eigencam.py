@@ -35,6 +35,8 @@ class EigenCam(CamMethod):
     """
 
     name = "eigencam"
+    paper = "Bany Muhammad & Yeasin, IJCNN 2020, arXiv 2008.00299"
+    summary = "First principal component of the features; class-agnostic."
     cost_class: ClassVar[CostClass] = "gradient-free"
 
     def layer_maps(self, ctx: Context) -> list[Tensor]:

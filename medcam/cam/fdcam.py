@@ -56,6 +56,8 @@ class FdCam(CamMethod):
     """
 
     name = "fdcam"
+    paper = "Li et al., arXiv 2206.08792"
+    summary = "Grouped channel switching on/off combined with Grad-CAM weights."
     cost_class: ClassVar[CostClass] = "perturbation"
     needs_grad: ClassVar[bool] = True
 

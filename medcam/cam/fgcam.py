@@ -86,6 +86,8 @@ class FgCam(CamMethod):
     """
 
     name = "fgcam"
+    paper = "Qiu, Jin & Zhang, AAAI 2024, arXiv 2303.09171"
+    summary = "Grad-CAM components refined to a finer layer by LRP relevance rules."
     cost_class: ClassVar[CostClass] = "gradient"
     needs_grad: ClassVar[bool] = True
 

@@ -17,6 +17,8 @@ class GradCam(GradientCam):
     """
 
     name = "gradcam"
+    paper = "Selvaraju et al., ICCV 2017, arXiv 1610.02391"
+    summary = "Channel weights = spatially averaged gradients of the class score."
 
     def layer_map(self, acts: Tensor, grads: Tensor) -> Tensor:
         """``sum_k mean_u(g_k) A_k``."""

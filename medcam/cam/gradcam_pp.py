@@ -25,6 +25,8 @@ class GradCamPlusPlus(GradientCam):
     """
 
     name = "gradcam++"
+    paper = "Chattopadhyay et al., WACV 2018, arXiv 1710.11063"
+    summary = "Positive-gradient weights with per-voxel second-order coefficients."
 
     def layer_map(self, acts: Tensor, grads: Tensor) -> Tensor:
         """``sum_k w_k A_k`` with the Grad-CAM++ weights."""

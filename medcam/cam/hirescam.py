@@ -17,6 +17,8 @@ class HiResCam(GradientCam):
     """
 
     name = "hirescam"
+    paper = "Draelos & Carin, arXiv 2011.08891"
+    summary = "Gradient times activation per voxel, no averaging; faithful for GAP heads."
 
     def layer_map(self, acts: Tensor, grads: Tensor) -> Tensor:
         """``sum_k g_k ⊙ A_k``."""

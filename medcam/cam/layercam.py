@@ -24,6 +24,8 @@ class LayerCam(GradientCam):
     """
 
     name = "layercam"
+    paper = "Jiang et al., IEEE TIP 30:5875, 2021"
+    summary = "Element-wise positive-gradient weights; fuses several layers for detail."
 
     def layer_map(self, acts: Tensor, grads: Tensor) -> Tensor:
         """``sum_k relu(g_k) ⊙ A_k``."""

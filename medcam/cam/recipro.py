@@ -67,6 +67,8 @@ class ReciproCam(CamMethod):
     """
 
     name = "recipro"
+    paper = "Byun & Lee, arXiv 2209.14074 (CVPR-W 2024)"
+    summary = "Class probability of spatially masked features; fast, gradient-free."
     cost_class: ClassVar[CostClass] = "gradient-free"
 
     def __init__(self, model: nn.Module, target_layer: LayerSpec | None = None, *,

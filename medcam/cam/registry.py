@@ -1,4 +1,4 @@
-"""The method table: names, descriptions and the :func:`create` factory."""
+"""The method table, built from the method classes (:data:`METHODS`), and :func:`create`."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from medcam.cam.scorecam import ScoreCam
 from medcam.cam.xgradcam import XGradCam
 from medcam.errors import CamError
 
-__all__ = ["MethodInfo", "available", "create", "describe"]
+__all__ = ["METHODS", "MethodInfo", "available", "create", "describe"]
 
 
 @dataclass(frozen=True)
@@ -48,34 +48,27 @@ class MethodInfo:
     needs_grad: bool = False
 
 
-_TABLE: dict[str, tuple[type[CamMethod], str, str]] = {
-    "cam": (Cam, "Zhou et al., CVPR 2016, arXiv 1512.04150",
-            "Linear-layer weights applied to the last features; needs a GAP+linear head."),
-    "gradcam": (GradCam, "Selvaraju et al., ICCV 2017, arXiv 1610.02391",
-                "Channel weights = spatially averaged gradients of the class score."),
-    "gradcam++": (GradCamPlusPlus, "Chattopadhyay et al., WACV 2018, arXiv 1710.11063",
-                  "Positive-gradient weights with per-voxel second-order coefficients."),
-    "xgradcam": (XGradCam, "Fu et al., BMVC 2020, arXiv 2008.02312",
-                 "Gradients weighted by normalised activations (axiom-based)."),
-    "layercam": (LayerCam, "Jiang et al., IEEE TIP 30:5875, 2021",
-                 "Element-wise positive-gradient weights; fuses several layers for detail."),
-    "hirescam": (HiResCam, "Draelos & Carin, arXiv 2011.08891",
-                 "Gradient times activation per voxel, no averaging; faithful for GAP heads."),
-    "scorecam": (ScoreCam, "Wang et al., CVPR-W 2020, arXiv 1910.01279",
-                 "Weights from the class probability of inputs masked by each channel."),
-    "ablationcam": (AblationCam, "Desai & Ramaswamy, WACV 2020",
-                    "Weights from the score drop when each channel is zeroed (tail passes)."),
-    "eigencam": (EigenCam, "Bany Muhammad & Yeasin, IJCNN 2020, arXiv 2008.00299",
-                 "First principal component of the features; class-agnostic."),
-    "recipro": (ReciproCam, "Byun & Lee, arXiv 2209.14074 (CVPR-W 2024)",
-                "Class probability of spatially masked features; fast, gradient-free."),
-    "fdcam": (FdCam, "Li et al., arXiv 2206.08792",
-              "Grouped channel switching on/off combined with Grad-CAM weights."),
-    "fgcam": (FgCam, "Qiu, Jin & Zhang, AAAI 2024, arXiv 2303.09171",
-              "Grad-CAM components refined to a finer layer by LRP relevance rules."),
-    "clustercam": (ClusterCam, "Feng et al., Neural Networks 2024, arXiv 2302.01642",
-                   "Channel clusters scored by masked inputs; base minus scissors (adapted)."),
-}
+#: The methods, in the order ``medcam methods`` lists them; each class carries its
+#: own name, cost class, paper and summary.
+METHODS: tuple[type[CamMethod], ...] = (
+    Cam, GradCam, GradCamPlusPlus, XGradCam, LayerCam, HiResCam, ScoreCam, AblationCam,
+    EigenCam, ReciproCam, FdCam, FgCam, ClusterCam,
+)
+
+
+def _table(methods: tuple[type[CamMethod], ...]) -> dict[str, type[CamMethod]]:
+    """Name -> class; refuses a class without its metadata or a name used twice."""
+    table: dict[str, type[CamMethod]] = {}
+    for cls in methods:
+        if not (cls.name and cls.paper and cls.summary):
+            raise CamError(f"{cls.__name__} lacks its name, paper or summary")
+        if cls.name in table:
+            raise CamError(f"two CAM methods are named {cls.name!r}")
+        table[cls.name] = cls
+    return table
+
+
+_TABLE = _table(METHODS)
 
 
 def available() -> list[str]:
@@ -83,7 +76,7 @@ def available() -> list[str]:
     return list(_TABLE)
 
 
-def _lookup(name: str) -> tuple[type[CamMethod], str, str]:
+def _lookup(name: str) -> type[CamMethod]:
     try:
         return _TABLE[name]
     except KeyError:
@@ -98,8 +91,8 @@ def describe(name: str) -> MethodInfo:
         CamError: unknown method name.
 
     """
-    cls, paper, summary = _lookup(name)
-    return MethodInfo(name, cls.cost_class, paper, summary, cls.needs_grad)
+    cls = _lookup(name)
+    return MethodInfo(cls.name, cls.cost_class, cls.paper, cls.summary, cls.needs_grad)
 
 
 def create(name: str, model: nn.Module, target_layer: LayerSpec | None = None,
@@ -120,7 +113,7 @@ def create(name: str, model: nn.Module, target_layer: LayerSpec | None = None,
         TargetLayerError: unknown target layer.
 
     """
-    cls, _, _ = _lookup(name)
+    cls = _lookup(name)
     if "layers" in options:
         if target_layer is not None:
             raise CamError("give target_layer or layers, not both")

@@ -76,6 +76,8 @@ class ScoreCam(CamMethod):
     """
 
     name = "scorecam"
+    paper = "Wang et al., CVPR-W 2020, arXiv 1910.01279"
+    summary = "Weights from the class probability of inputs masked by each channel."
     cost_class: ClassVar[CostClass] = "perturbation"
 
     def __init__(self, model: nn.Module, target_layer: LayerSpec | None = None, *,

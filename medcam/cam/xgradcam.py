@@ -20,6 +20,8 @@ class XGradCam(GradientCam):
     """
 
     name = "xgradcam"
+    paper = "Fu et al., BMVC 2020, arXiv 2008.02312"
+    summary = "Gradients weighted by normalised activations (axiom-based)."
 
     def layer_map(self, acts: Tensor, grads: Tensor) -> Tensor:
         """``sum_k w_k A_k`` with the XGrad-CAM weights."""

@@ -36,7 +36,7 @@ def _build_lut() -> NDArray[np.uint8]:
     x = np.linspace(0.0, 1.0, LUT_SIZE)
     powers = np.stack([x**p for p in range(6)], axis=1)
     rgb = powers @ np.array([_RED, _GREEN, _BLUE]).T
-    lut = np.rint(np.clip(rgb, 0.0, 1.0) * 255.0).astype(np.uint8)
+    lut: NDArray[np.uint8] = np.rint(np.clip(rgb, 0.0, 1.0) * 255.0).astype(np.uint8)
     lut.flags.writeable = False
     return lut
 
@@ -114,7 +114,7 @@ def window_to_uint8(
     else:
         ramp = np.zeros_like(x)
     y = np.where(x <= low, 0.0, np.where(x > high, 255.0, ramp))
-    out = np.rint(np.clip(y, 0.0, 255.0)).astype(np.uint8)
+    out: NDArray[np.uint8] = np.rint(np.clip(y, 0.0, 255.0)).astype(np.uint8)
     return 255 - out if monochrome1 else out
 
 

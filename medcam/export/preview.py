@@ -10,8 +10,8 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFont
 
+from medcam.durable import write_file_atomic
 from medcam.errors import ExportError
-from medcam.export._atomic import write_file_atomic
 from medcam.export.render import burn_in, layout, render_frame, upscale_factor, volume_window
 from medcam.export.types import BANNER, HeatmapInfo
 from medcam.series.types import Series

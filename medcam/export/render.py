@@ -251,4 +251,5 @@ def render_frame(
     """
     gray = window_to_uint8(values, window[0], window[1], monochrome1)
     heat = np.clip(upscale(np.asarray(cam, dtype=np.float32), factor), 0.0, 1.0)
-    return burn_in(overlay(upscale(gray, factor), heat), lines, legend)
+    return burn_in(overlay(np.asarray(upscale(gray, factor), dtype=np.uint8), heat), lines,
+                   legend)

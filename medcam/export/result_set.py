@@ -13,7 +13,7 @@ source study, with deterministic UIDs (a re-run replaces, never duplicates):
 
 Objects are built in dependency order (PM and SEG before the SR that references
 them, the SR before the KOS) into one staging folder that becomes ``folder`` only
-once everything is written and flushed (:func:`medcam.export._atomic.atomic_directory`).
+once everything is written and flushed (:func:`medcam.durable.atomic_directory`).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, get_args
 
+from medcam.durable import atomic_directory
 from medcam.errors import ExportError
-from medcam.export._atomic import atomic_directory
 from medcam.export.types import ExportedObject, HeatmapInfo, ObjectKind
 
 if TYPE_CHECKING:

@@ -35,7 +35,7 @@ from highdicom.sc import SCImage
 from numpy.typing import NDArray
 from pydicom import dcmwrite
 from pydicom.dataset import Dataset
-from pydicom.uid import ExplicitVRLittleEndian
+from pydicom.uid import UID, ExplicitVRLittleEndian
 from pydicom.valuerep import format_number_as_ds
 
 from medcam import __version__
@@ -177,7 +177,7 @@ def _build(series: Series, info: HeatmapInfo, frame: NDArray[np.uint8], k: int,
         software_versions=f"{_MANUFACTURER} {info.software_version}",
         content_date="19000101", content_time="000000",  # replaced by _set_dates
     )
-    ds.file_meta.ImplementationClassUID = derive_uid("medcam-implementation", __version__)
+    ds.file_meta.ImplementationClassUID = UID(derive_uid("medcam-implementation", __version__))
     ds.file_meta.ImplementationVersionName = f"MEDCAM_{__version__}"[:16]
     copy_context(ds, header)
     ds.Modality = series.modality or "OT"
@@ -194,7 +194,8 @@ def _build(series: Series, info: HeatmapInfo, frame: NDArray[np.uint8], k: int,
     item.PurposeOfReferenceCodeSequence = [code_item(SOURCE_PURPOSE)]
     ds.SourceImageSequence = [item]
     laterality = header.get("Laterality") or header.get("ImageLaterality")
-    ds.Laterality = laterality if laterality in ("L", "R") else None  # Type 2C
+    # Type 2C: empty (None) unless the source says L or R
+    ds.Laterality = laterality if laterality in ("L", "R") else None  # type: ignore[assignment]
     code = method_code(info.method)
     if code is not None:
         ds.DerivationCodeSequence = [code_item(code)]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import uuid
 
-__all__ = ["MEDCAM_NAMESPACE", "UID_SEPARATOR", "derive_uid", "is_valid_uid"]
+__all__ = ["MEDCAM_NAMESPACE", "UID_SEPARATOR", "derive_uid", "is_valid_uid", "safe_folder_name"]
 
 #: Fixed UUID namespace of medcam's name-based (version 5) UUIDs. Never change it:
 #: doing so would change every UID medcam has ever exported.
@@ -62,3 +62,17 @@ def is_valid_uid(uid: str) -> bool:
 
     """
     return 0 < len(uid) <= 64 and _UID_RE.match(uid) is not None
+
+
+def safe_folder_name(uid: str) -> str:
+    """A folder name for a UID: the UID itself when valid, else a UID derived from it.
+
+    Args:
+        uid: a UID read from the input (may be empty or malformed).
+
+    Returns:
+        A name made of digits and dots only (never ``..`` or a path separator):
+        ``uid`` when :func:`is_valid_uid`, else ``derive_uid("folder", uid)``.
+
+    """
+    return uid if is_valid_uid(uid) else derive_uid("folder", uid)

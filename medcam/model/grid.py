@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from medcam.geometry import Geometry
+from medcam.geometry import Geometry, float3, int3
 from medcam.model.spec import ModelSpec
 
 __all__ = ["ANTIALIAS", "CANONICAL_AXIAL", "antialias_sigma", "canonical_grid", "model_grid"]
@@ -26,7 +26,7 @@ def canonical_grid(center: NDArray[np.float64], size: tuple[int, ...],
     direction = np.asarray(CANONICAL_AXIAL).reshape(3, 3)
     half = (np.asarray(size, dtype=float) - 1) / 2 * np.asarray(spacing)
     origin = np.asarray(center, dtype=float) - direction @ half
-    return Geometry(tuple(size), tuple(spacing), tuple(origin), CANONICAL_AXIAL)
+    return Geometry(int3(size), float3(spacing), float3(origin), CANONICAL_AXIAL)
 
 
 def model_grid(spec: ModelSpec, geometry: Geometry) -> Geometry:
@@ -38,7 +38,7 @@ def model_grid(spec: ModelSpec, geometry: Geometry) -> Geometry:
         spacing = (geometry.spacing[0], *spec.input_spacing)
         half = (np.asarray(size, dtype=float) - 1) / 2 * np.asarray(spacing)
         origin = geometry.center - geometry.direction_matrix @ half
-        grid = Geometry(size, spacing, tuple(origin), geometry.direction)
+        grid = Geometry(int3(size), float3(spacing), float3(origin), geometry.direction)
     return Geometry(grid.shape, grid.spacing, grid.origin, grid.direction,
                     geometry.frame_of_reference_uid)
 

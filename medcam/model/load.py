@@ -101,7 +101,8 @@ def load_model(model: str | Path | ModelSpec, device: str | torch.device = "cpu"
 
 def _torchscript(spec: ModelSpec, data: bytes) -> nn.Module:
     try:
-        return torch.jit.load(io.BytesIO(data), map_location="cpu")
+        module: nn.Module = torch.jit.load(io.BytesIO(data), map_location="cpu")
+        return module
     except RuntimeError as exc:
         raise ModelError(f"cannot load TorchScript model {spec.name}") from exc
 

@@ -75,7 +75,7 @@ class Series:
     @property
     def is_2d(self) -> bool:
         """True for a single 2D image (one slice)."""
-        return self.array.shape[0] == 1
+        return bool(self.array.shape[0] == 1)
 
     def __repr__(self) -> str:
         """Show identifiers and shape only, never patient attributes."""

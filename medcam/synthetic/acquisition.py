@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from medcam.geometry import Geometry
+from medcam.geometry import Geometry, float3, int3
 
 __all__ = ["ORIENTATIONS", "PLANES", "make_geometry", "plane_direction", "random_acquisition",
            "random_rotation"]
@@ -32,7 +32,8 @@ def random_rotation(rng: np.random.Generator, max_deg: float = 35.0,
     axis /= np.linalg.norm(axis)
     angle = np.deg2rad(rng.uniform(min_deg, max_deg))
     k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
-    return np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * k @ k
+    rotation: NDArray[np.float64] = np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * k @ k
+    return rotation
 
 
 def plane_direction(orientation: str, rng: np.random.Generator) -> NDArray[np.float64]:
@@ -41,9 +42,8 @@ def plane_direction(orientation: str, rng: np.random.Generator) -> NDArray[np.fl
     ``oblique`` is the axial plane turned 10-35 degrees about a random axis.
     """
     if orientation == "oblique":
-        row, col = PLANES["axial"]
         rot = random_rotation(rng)
-        row, col = rot @ np.asarray(row), rot @ np.asarray(col)
+        row, col = (rot @ np.asarray(v) for v in PLANES["axial"])
     else:
         row, col = (np.asarray(v) for v in PLANES[orientation])
     normal = np.cross(row, col)
@@ -54,10 +54,10 @@ def make_geometry(direction: NDArray[np.float64], center: NDArray[np.float64],
                   fov_mm: tuple[float, float, float], spacing: tuple[float, float, float],
                   frame_uid: str | None = None) -> Geometry:
     """A grid of ``spacing`` covering ``fov_mm`` (slice, row, column) around ``center``."""
-    shape = tuple(max(2, round(f / s)) for f, s in zip(fov_mm, spacing, strict=True))
+    shape = int3(max(2, round(f / s)) for f, s in zip(fov_mm, spacing, strict=True))
     half = (np.asarray(shape) - 1) / 2 * np.asarray(spacing)
     origin = np.asarray(center) - direction @ half
-    return Geometry(shape, spacing, tuple(origin), tuple(direction.ravel()), frame_uid)
+    return Geometry(shape, spacing, float3(origin), tuple(direction.ravel()), frame_uid)
 
 
 def random_acquisition(rng: np.random.Generator, center: NDArray[np.float64], *,
@@ -85,5 +85,5 @@ def random_acquisition(rng: np.random.Generator, center: NDArray[np.float64], *,
     spacing = np.array([rng.uniform(*slice_mm), row_mm, row_mm * rng.uniform(0.8, 1.0)])
     fov = np.array([rng.uniform(*fov_mm[0]), *([rng.uniform(*fov_mm[1])] * 2)])
     scale = max(1.0, (np.prod(fov / spacing) / max_voxels) ** (1 / 3))
-    return make_geometry(plane_direction(name, rng), center, tuple(fov),
-                         tuple(float(s) for s in spacing * scale))
+    return make_geometry(plane_direction(name, rng), center, float3(fov),
+                         float3(spacing * scale))

@@ -132,7 +132,8 @@ class ChestPhantom:
         for side in (-1.0, 1.0):
             inside |= _ellipsoid_q(p, (side * lx, ly, lz), self.lung_radii) < 1.0
         heart_q = _ellipsoid_q(p, (18.0, -35.0, -25.0), self.heart_radii)
-        return inside & (heart_q > 1.15)
+        lungs: NDArray[np.bool_] = inside & (heart_q > 1.15)
+        return lungs
 
 
 def _const(like: Array, values: tuple[float, ...]) -> Array:
@@ -211,7 +212,7 @@ def random_nodule(phantom: ChestPhantom, rng: np.random.Generator, *,
 def render_ct(phantom: ChestPhantom, geometry: Geometry, rng: np.random.Generator | None = None,
               noise_hu: float = 12.0) -> NDArray[np.float32]:
     """HU volume of ``phantom`` sampled at the voxel centres of ``geometry``, plus noise."""
-    vol = phantom.evaluate(geometry.voxel_centers())
+    vol: NDArray[np.float32] = phantom.evaluate(geometry.voxel_centers())
     if rng is not None and noise_hu > 0:
         vol = vol + rng.normal(0.0, noise_hu, vol.shape).astype(np.float32)
     return vol
@@ -273,4 +274,5 @@ def render_radiograph(phantom: ChestPhantom, shape: tuple[int, int], pixel_spaci
                        / 180.0)
     if rng is not None and noise > 0:
         img = img + rng.normal(0.0, noise, img.shape)
-    return np.clip(img, 0, 1).astype(np.float32)
+    out: NDArray[np.float32] = np.clip(img, 0, 1).astype(np.float32)
+    return out

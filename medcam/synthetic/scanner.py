@@ -105,7 +105,8 @@ def add_nodule(volume: Tensor, phantom: ChestPhantom, nodule: Nodule, geometry: 
     hi = np.clip(np.ceil(centre + reach) + 1, 0, np.asarray(geometry.shape)).astype(int)
     if (hi <= lo).any():
         return volume
-    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    (a0, a1, a2), (b0, b1, b2) = (int(v) for v in lo), (int(v) for v in hi)
+    box = (slice(a0, b0), slice(a1, b1), slice(a2, b2))
     points = grid_points(geometry, volume.device, box)
     with_nodule = replace(phantom, nodule=nodule)
     out = volume.clone()
@@ -202,4 +203,5 @@ def to_model_input(volume: Tensor, source: Geometry, spec: ModelSpec) -> Tensor:
     smoothed = gaussian_smooth(volume, [float(s) for s in sigma])
     outside = float(volume.min()) if spec.outside_value is None else spec.outside_value
     scaled = scale_intensity(resample(smoothed, source, grid, outside), spec)
-    return scaled[0] if spec.spatial_dims == 2 else scaled
+    out: Tensor = scaled[0] if spec.spatial_dims == 2 else scaled
+    return out

@@ -17,11 +17,11 @@ from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts
 from pynetdicom.events import Event, EventHandlerType
 from pynetdicom.transport import ThreadedAssociationServer
 
-from service.intake.headers import InvalidInstanceError, header_from_dataset
+from medcam.pacs.base import VERIFICATION_SOP_CLASS
+from service.headers import InvalidInstanceError, header_from_dataset
 from service.intake.series import SeriesIntake, SpooledFile
-from service.intake.spool import Spool
-from service.pacs.base import VERIFICATION_SOP_CLASS
 from service.phi import PhiRegistry
+from service.spool import Spool
 
 __all__ = ["DicomListener", "ListenerConfig"]
 

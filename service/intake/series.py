@@ -18,11 +18,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from service.intake.headers import InvalidInstanceError, read_header
-from service.intake.spool import Spool
+from service.headers import InvalidInstanceError, read_header
 from service.jobs.models import Job
 from service.jobs.store import JobStore, NewJob
 from service.phi import PhiRegistry
+from service.spool import Spool
 
 __all__ = ["SeriesIntake", "SpooledFile", "dedup_key"]
 

@@ -11,23 +11,17 @@ from dataclasses import dataclass
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from service.intake.headers import InvalidInstanceError, read_header
+from medcam.durable import fsync_file
+from service.errors import UploadLimitError, UploadRejectedError
+from service.headers import InvalidInstanceError, read_header
 from service.intake.series import SpooledFile
-from service.intake.spool import Spool, SpoolWriter, fsync_file
 from service.phi import PhiRegistry
+from service.spool import Spool, SpoolWriter
 
 __all__ = ["MultipartSink", "UploadLimitError", "UploadRejectedError", "boundary_of",
            "identify_parts"]
 
 _MULTIPART = (b"multipart/form-data", b"multipart/related")
-
-
-class UploadLimitError(Exception):
-    """The upload exceeds a configured limit (answered with 413)."""
-
-
-class UploadRejectedError(Exception):
-    """The upload is malformed or holds a non-DICOM part (answered with 400)."""
 
 
 def boundary_of(content_type: str | None) -> bytes:

@@ -1,15 +1,15 @@
 """The inference worker subprocess: runs the pipeline on one job folder at a time.
 
-It talks to its parent over a pipe: a request dict in, a reply dict out. It dies
-with its parent (``PR_SET_PDEATHSIG`` plus a watchdog), so a SIGKILLed service
-never leaves an orphan writing into the data folder.
+It is a :class:`medcam.process.WorkerProcess`: it answers the ready handshake, then
+talks to its parent over a pipe (a request dict in, a reply dict out). It dies with
+its parent (``PR_SET_PDEATHSIG`` plus a watchdog), so a SIGKILLed service never
+leaves an orphan writing into the data folder.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
-import os
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, is_dataclass
@@ -17,10 +17,10 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, cast
 
-from medcam._process import die_with_parent
+from medcam.durable import sync_tree
 from medcam.errors import MedcamError
-from service.intake.headers import InvalidInstanceError, read_header
-from service.intake.spool import fsync_dir
+from medcam.process import signal_ready
+from service.headers import InvalidInstanceError, read_header
 from service.logging import configure_logging
 from service.phi import PhiRegistry
 
@@ -36,20 +36,6 @@ def load_pipeline(spec: str) -> Callable[..., Any]:
     if not callable(func):
         raise TypeError(f"{spec} is not callable")
     return cast(Callable[..., Any], func)
-
-
-def _sync_tree(root: Path) -> None:
-    for path in sorted(root.rglob("*"), reverse=True):
-        if path.is_file():
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        elif path.is_dir():
-            fsync_dir(path)
-    fsync_dir(root)
-    fsync_dir(root.parent)
 
 
 def _result_dict(result: object, registry: PhiRegistry) -> dict[str, Any]:
@@ -103,7 +89,7 @@ def run_request(func: Callable[..., Any], request: dict[str, Any],
             outputs.append({"sop_instance_uid": header.sop_instance_uid,
                             "study_instance_uid": header.study_instance_uid, "path": rel})
     if out.exists():
-        _sync_tree(out)
+        sync_tree(out)
     return {"ok": True, "results": results, "outputs": outputs}
 
 
@@ -114,6 +100,7 @@ def _serve(conn: Connection, pipeline: str, registry: PhiRegistry) -> None:
     except (ImportError, AttributeError, TypeError) as exc:
         func, unavailable = None, f"the worker pipeline cannot be loaded ({type(exc).__name__})"
         LOGGER.exception("cannot load the worker pipeline %s", pipeline)
+    signal_ready(conn)  # an unloadable pipeline is answered per request
     while True:
         try:
             request = conn.recv()
@@ -128,8 +115,7 @@ def _serve(conn: Connection, pipeline: str, registry: PhiRegistry) -> None:
 
 
 def child_main(conn: Connection, pipeline: str, log_level: str) -> None:
-    """Entry point of the worker subprocess (``multiprocessing`` spawn target)."""
-    die_with_parent()
+    """Entry point of the worker subprocess (a :class:`~medcam.process.WorkerProcess` target)."""
     registry = PhiRegistry()
     configure_logging(registry, log_level)
     try:

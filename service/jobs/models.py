@@ -5,18 +5,20 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any, Literal, Protocol
 
-__all__ = ["JOB_STATES", "OUTBOX_STATES", "Job", "JobState", "OutboxRow", "OutboxState",
-           "Stage"]
+from medcam.pacs.base import PUSH_STATES, PushState
+
+__all__ = ["JOB_STATES", "OUTBOX_STATES", "FetchResult", "Fetcher", "Job", "JobState",
+           "OutboxRow", "OutboxState", "Stage"]
 
 JobState = Literal["queued", "running", "succeeded", "failed"]
 Stage = Literal["fetch", "infer", "push", "done"]
-OutboxState = Literal["pending", "stored", "stored_with_warning", "failed_retryable",
-                      "failed_permanent", "unknown"]
+#: The push state of one output instance (the library's :data:`~medcam.pacs.base.PushState`).
+OutboxState = PushState
 JOB_STATES: tuple[JobState, ...] = ("queued", "running", "succeeded", "failed")
-OUTBOX_STATES: tuple[OutboxState, ...] = ("pending", "stored", "stored_with_warning",
-                                          "failed_retryable", "failed_permanent", "unknown")
+OUTBOX_STATES: tuple[OutboxState, ...] = PUSH_STATES
 
 
 @dataclass(frozen=True)
@@ -77,3 +79,25 @@ class OutboxRow:
             state=row["state"], status_code=row["status_code"], detail=row["detail"],
             attempts=row["attempts"], next_attempt_at=row["next_attempt_at"],
         )
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What a retrieval put into a job's input folder."""
+
+    n_instances: int
+    series_instance_uids: tuple[str, ...]
+
+
+class Fetcher(Protocol):
+    """Retrieves a study (or one series) into a job's input folder."""
+
+    def fetch(self, study: str, series: str | None, dest: Path) -> FetchResult:
+        """Retrieve into ``dest``; safe to repeat.
+
+        Raises:
+            TransientFetchError: worth retrying later.
+            PermanentFetchError: retrying cannot help.
+
+        """
+        ...

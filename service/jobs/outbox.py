@@ -6,9 +6,9 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 
+from medcam.pacs.base import RETRYABLE_STATES, STORED_STATES, PushOutcome
 from service.jobs.db import Database
 from service.jobs.models import JobState, OutboxRow
-from service.pacs.base import RETRYABLE_STATES, STORED_STATES, PushOutcome
 
 __all__ = ["Outbox", "backoff_delay"]
 

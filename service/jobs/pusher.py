@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from functools import partial
 
 from medcam.errors import PermanentPushError, TransientPushError
-from service.intake.spool import Spool
+from medcam.pacs.base import PacsSender, PushItem, PushOutcome, outcomes_for_all
 from service.jobs.outbox import Outbox, backoff_delay
-from service.pacs.base import PacsSender, PushItem, PushOutcome, outcomes_for_all
+from service.spool import Spool
 
 __all__ = ["PushConfig", "Pusher"]
 

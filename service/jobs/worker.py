@@ -1,41 +1,33 @@
 """The job loop: claim (lease) -> fetch -> inference in a subprocess -> queue pushes.
 
-The inference runs in a long-lived child process (model code never runs in the
-service process). A child that dies mid-job (signal, OOM) is detected, the job is
-requeued with its attempt already counted, and a fresh child is started; after
+The inference runs in a long-lived child process, a
+:class:`medcam.process.WorkerProcess` (model code never runs in the service
+process). A child that dies mid-job (signal, OOM) is detected, the job is requeued
+with its attempt already counted, and a fresh child is started; after
 ``job_max_attempts`` the job is failed and the queue moves on.
 """
 
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import threading
 import time
 import uuid
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from typing import Any
 
-from service.intake.spool import Spool
+from medcam.errors import PermanentFetchError, TransientFetchError, WorkerCrashedError
+from medcam.process import WorkerProcess
+from service.errors import WorkerStoppedError
 from service.jobs.child import child_main
-from service.jobs.models import Job
+from service.jobs.models import Fetcher, Job
 from service.jobs.outbox import backoff_delay
 from service.jobs.store import JobStore, OutputInstance
-from service.pacs.wado import PermanentFetchError, StudyFetcher, TransientFetchError
+from service.spool import Spool
 
 __all__ = ["InferenceWorker", "WorkerConfig", "WorkerCrashedError"]
 
 LOGGER = logging.getLogger(__name__)
-
-
-class WorkerCrashedError(RuntimeError):
-    """The worker subprocess died or overran its time limit."""
-
-
-class WorkerStoppedError(RuntimeError):
-    """The service is shutting down; the job goes back to the queue uncounted."""
 
 
 @dataclass(frozen=True)
@@ -64,13 +56,12 @@ class InferenceWorker:
     """
 
     def __init__(self, config: WorkerConfig, store: JobStore, spool: Spool,
-                 fetcher: StudyFetcher | None) -> None:
+                 fetcher: Fetcher | None) -> None:
         self.config, self.store, self.spool, self.fetcher = config, store, spool, fetcher
         self.owner = uuid.uuid4().hex
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._proc: BaseProcess | None = None
-        self._conn: Connection | None = None
+        self._child: WorkerProcess | None = None
         self.crashes = 0
 
     def start(self) -> None:
@@ -148,62 +139,51 @@ class InferenceWorker:
         return True
 
     # child process -------------------------------------------------------------
-    def _ensure_child(self) -> Connection:
-        if self._proc is not None and self._proc.is_alive() and self._conn is not None:
-            return self._conn
+    def _ensure_child(self) -> WorkerProcess:
+        if self._child is not None and self._child.is_alive():
+            return self._child
         self._kill_child()
-        ctx = multiprocessing.get_context("spawn")
-        parent, child = ctx.Pipe()
-        proc = ctx.Process(target=child_main, name="medcam-inference",
-                           args=(child, self.config.pipeline, self.config.log_level),
-                           daemon=True)
-        proc.start()
-        child.close()
-        self._proc, self._conn = proc, parent
-        return parent
+        child = WorkerProcess(child_main, (self.config.pipeline, self.config.log_level),
+                              name="medcam-inference")
+        child.start()
+        self._child = child
+        return child
 
     def _kill_child(self) -> None:
-        proc, conn = self._proc, self._conn
-        self._proc = self._conn = None
-        if conn is not None:
-            conn.close()
-        if proc is not None and proc.is_alive():
-            proc.kill()
-            proc.join(5)
+        child, self._child = self._child, None
+        if child is not None:
+            child.kill()
+
+    def _crashed(self, child: WorkerProcess) -> WorkerCrashedError:
+        reason = child.death_reason()
+        self._kill_child()
+        return WorkerCrashedError(reason)
 
     def _infer(self, job: Job) -> dict[str, Any]:
-        conn = self._ensure_child()
+        child = self._ensure_child()
         request = {"input_dir": str(self.spool.input_dir(job.id)),
                    "output_dir": str(self.spool.output_dir(job.id)), "model": job.model,
                    "method": job.method, "device": self.config.device}
         deadline = time.monotonic() + self.config.job_timeout_s
         renewed = time.monotonic()
         try:
-            conn.send(request)
-            while not conn.poll(0.5):
+            child.send(request)
+            while not child.poll(0.5):
                 if time.monotonic() - renewed > self.config.lease_s / 3:
                     self.store.renew_lease(job.id, self.owner, self.config.lease_s)
                     renewed = time.monotonic()
-                if self._proc is None or not self._proc.is_alive():
-                    raise WorkerCrashedError(self._death_reason())
+                if not child.is_alive():
+                    raise self._crashed(child)
                 if self._stop.is_set():
                     self._kill_child()
                     raise WorkerStoppedError("shutdown")
                 if time.monotonic() > deadline:
                     self._kill_child()
                     raise WorkerCrashedError("worker exceeded the job time limit")
-            reply: dict[str, Any] = conn.recv()
-        except (EOFError, OSError, BrokenPipeError) as exc:
-            raise WorkerCrashedError(self._death_reason()) from exc
+            reply: dict[str, Any] = child.recv()
+        except WorkerCrashedError:
+            self._kill_child()
+            raise
+        except (EOFError, OSError) as exc:
+            raise self._crashed(child) from exc
         return reply
-
-    def _death_reason(self) -> str:
-        proc = self._proc
-        code = None
-        if proc is not None:
-            proc.join(2)
-            code = proc.exitcode
-        self._kill_child()
-        if code is not None and code < 0:
-            return f"worker process killed by signal {-code}"
-        return f"worker process exited (code {code})"

@@ -14,9 +14,9 @@ from torch import nn
 from medcam import cam
 from medcam.cam.normalize import minmax
 from medcam.errors import CamError, TargetLayerError
+from medcam.synthetic.planted import tiny_cnn
 
 from .conftest import build
-from .models import tiny_cnn
 
 NAMES = ["cam", "gradcam", "gradcam++", "xgradcam", "layercam", "hirescam", "scorecam",
          "ablationcam", "eigencam", "recipro", "fdcam", "fgcam", "clustercam"]

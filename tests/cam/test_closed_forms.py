@@ -10,9 +10,9 @@ from monai.networks.nets import DenseNet
 
 from medcam import cam
 from medcam.errors import CamError
+from medcam.synthetic.planted import MlpHead
 
 from .conftest import build
-from .models import MlpHead
 
 CLOSED = ["recipro", "ablationcam", "fdcam"]
 

@@ -18,9 +18,9 @@ import torch
 from monai.visualize import GradCAMpp as MonaiGradCAMpp
 
 from medcam import cam
+from medcam.synthetic.planted import MlpHead
 
 from .conftest import build
-from .models import MlpHead
 
 CLASS = 2
 

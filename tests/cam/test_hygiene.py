@@ -10,8 +10,7 @@ from torch import nn
 
 from medcam import cam
 from medcam.errors import CamError
-
-from .models import Exploding, MlpHead, tiny_cnn
+from medcam.synthetic.planted import Exploding, MlpHead, tiny_cnn
 
 GRADIENT_LIKE = [m for m in cam.available() if cam.create(m, tiny_cnn(2)).needs_grad]
 

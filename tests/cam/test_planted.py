@@ -7,8 +7,7 @@ import pytest
 import torch
 
 from medcam import cam
-
-from .models import CUBE, planted_batch, planted_model
+from medcam.synthetic.planted import CUBE, planted_batch, planted_model
 
 CLASS_SPECIFIC = [m for m in cam.available() if m != "eigencam"]
 PLACEMENTS = 50

@@ -68,8 +68,7 @@ def test_dense_and_residual_blocks_match_their_forward() -> None:
 def test_fgcam_options() -> None:
     from medcam import cam
     from medcam.errors import CamError
-
-    from .models import tiny_cnn
+    from medcam.synthetic.planted import tiny_cnn
 
     model = tiny_cnn(2)
     x = torch.randn(2, 1, 32, 32, generator=torch.Generator().manual_seed(0))

@@ -32,8 +32,13 @@ import pytest
 import torch
 
 from medcam import cam
-
-from .models import planted_batch, planted_task, randomisation_spearman, tiny_cnn, train_planted
+from medcam.synthetic.planted import (
+    planted_batch,
+    planted_task,
+    randomisation_spearman,
+    tiny_cnn,
+    train_planted,
+)
 
 GRADIENT = [m for m in cam.available() if cam.describe(m).cost_class == "gradient"]
 INSENSITIVE = {"gradcam++", "layercam"}

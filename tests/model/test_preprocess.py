@@ -12,7 +12,7 @@ from medcam.model.grid import model_grid
 from medcam.model.load import resolve_spec
 from medcam.model.preprocess import map_to_source, prepare
 from medcam.series.types import Series
-from tests.factory import PLANES, make_geometry
+from medcam.synthetic.cases import PLANES, make_geometry
 
 SPEC = resolve_spec("demo-ct3d")
 

@@ -18,9 +18,9 @@ import pytest
 
 import medcam
 from medcam.synthetic.acquisition import ORIENTATIONS
+from medcam.synthetic.cases import random_ct_case, random_dx_case
 from medcam.synthetic.dicom import write_projection, write_series
 from medcam.synthetic.phantom import render_ct
-from tests.factory import random_ct_case, random_dx_case
 
 SEEDS = (101, 102)
 TOLERANCE_MM = 10.0

@@ -162,7 +162,7 @@ def test_metrics_text_format(client: TestClient) -> None:
 
 def test_disk_full_is_507_and_leaves_no_file(client: TestClient, tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    from service.intake.spool import SpoolWriter
+    from service.spool import SpoolWriter
 
     def full(_self: SpoolWriter, _data: bytes) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from medcam.errors import PermanentPushError, TransientPushError
-from service.intake.spool import Spool
+from medcam.pacs.base import PushItem
+from medcam.pacs.cstore import CStoreSender, DimseTimeouts
 from service.jobs.db import Database
 from service.jobs.outbox import Outbox
 from service.jobs.pusher import PushConfig, Pusher
 from service.jobs.store import JobStore, NewJob, OutputInstance
-from service.pacs.base import PushItem
-from service.pacs.cstore import CStoreSender, DimseTimeouts
+from service.spool import Spool
 from tests.service.dicomgen import write_ct
 from tests.service.fake_pipelines import copy_as_sc
 from tests.service.orthanc import free_port

@@ -16,10 +16,10 @@ from pynetdicom.sop_class import CTImageStorage, Verification
 
 from service.intake.dimse_scp import DicomListener, ListenerConfig
 from service.intake.series import SeriesIntake
-from service.intake.spool import Spool
 from service.jobs.db import Database
 from service.jobs.store import JobStore
 from service.phi import PhiRegistry
+from service.spool import Spool
 from tests.service.dicomgen import series_uid, write_ct
 from tests.service.orthanc import free_port
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from pydicom import dcmread
 
-from service.intake.spool import Spool
-from service.pacs.base import PacsSender, PushItem
-from service.pacs.cstore import CStoreSender
-from service.pacs.stowrs import StowRsSender
-from service.pacs.wado import PermanentFetchError, StudyFetcher
+from medcam.pacs.base import PacsSender, PushItem
+from medcam.pacs.cstore import CStoreSender
+from medcam.pacs.stowrs import StowRsSender
+from service.intake.fetch import PermanentFetchError, StudyFetcher
 from service.phi import PhiRegistry
+from service.spool import Spool
 from tests.service.dicomgen import series_uid, study_uid, write_ct
 from tests.service.fake_pipelines import copy_as_sc
 from tests.service.orthanc import Orthanc

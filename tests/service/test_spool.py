@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from pydicom import dcmread
 
-from service.intake.headers import InvalidInstanceError, read_header, valid_uid
-from service.intake.spool import Spool
+from service.headers import InvalidInstanceError, read_header, valid_uid
 from service.phi import PhiRegistry
+from service.spool import Spool
 from tests.service.dicomgen import write_ct
 
 

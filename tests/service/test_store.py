@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from medcam.pacs.base import PushOutcome, classify_status
 from service.jobs.db import Database
 from service.jobs.outbox import Outbox, backoff_delay
 from service.jobs.store import JobStore, NewJob, OutputInstance
-from service.pacs.base import PushOutcome, classify_status
 
 
 @pytest.fixture

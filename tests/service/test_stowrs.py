@@ -6,8 +6,8 @@ from pathlib import Path
 
 from pydicom.dataset import Dataset
 
-from service.pacs.base import PushItem
-from service.pacs.stowrs import parse_stow_response
+from medcam.pacs.base import PushItem
+from medcam.pacs.stowrs import parse_stow_response
 
 
 def _items(*uids: str) -> list[PushItem]:

@@ -1,8 +1,9 @@
 """The ``local`` engine: N worker processes on this machine, one model each.
 
-Workers are started with ``spawn`` (no state inherited from the parent, safe with
-CUDA), load the model once, and talk to the parent over one pipe each: the parent
-sends work units, the worker answers with outcomes. Each worker runs two series
+Workers are :class:`~medcam.process.WorkerProcess` es (``spawn``, so no state is
+inherited from the parent and CUDA is safe); each loads the model once, answers the
+ready handshake, and talks to the parent over one pipe: the parent sends work
+units, the worker answers with outcomes. Each worker runs two series
 at a time on two threads sharing the model under a lock, so reading the next
 series and writing the previous one overlap with compute. A worker dies with the
 parent (``PR_SET_PDEATHSIG`` on Linux, else a watchdog), so a killed run leaves no
@@ -12,18 +13,16 @@ uses GPU ``i % n_gpus``.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from multiprocessing.connection import Connection, wait
-from multiprocessing.process import BaseProcess
 from typing import Any
 
-from medcam._process import die_with_parent
 from medcam.batch.schedule import DEPTH, Event
 from medcam.batch.units import WorkUnit
 from medcam.batch.worker import JobConfig, Outcome, SeriesProcessor
-from medcam.errors import BatchError, MedcamError
+from medcam.errors import BatchError, MedcamError, WorkerCrashedError
+from medcam.process import WorkerProcess, signal_failed, signal_ready
 
 __all__ = ["LocalEngine", "worker_devices"]
 
@@ -44,13 +43,12 @@ def worker_devices(device: str, n_workers: int) -> list[str]:
 
 
 def _worker_main(conn: Connection, config: JobConfig, device: str) -> None:
-    die_with_parent()
     try:
         processor = SeriesProcessor(config, device)
     except MedcamError as exc:
-        conn.send(("error", str(exc)))
+        signal_failed(conn, str(exc))
         return
-    conn.send(("ready", None))
+    signal_ready(conn)
     send_lock = threading.Lock()
 
     def answer(future: Future[Outcome]) -> None:
@@ -80,31 +78,28 @@ class LocalEngine:
     def __init__(self, config: JobConfig, n_workers: int) -> None:
         self.config = config
         self.n_workers = n_workers
-        self._ctx = mp.get_context("spawn")
         self._devices = worker_devices(config.device, n_workers)
-        self._procs: list[BaseProcess | None] = [None] * n_workers
-        self._conns: list[Connection | None] = [None] * n_workers
+        self._procs: list[WorkerProcess | None] = [None] * n_workers
 
     def _spawn(self, worker: int) -> None:
-        parent, child = self._ctx.Pipe()
-        proc = self._ctx.Process(target=_worker_main, args=(child, self.config,
-                                                            self._devices[worker]),
-                                 name=f"medcam-batch-{worker}", daemon=True)
+        proc = WorkerProcess(_worker_main, (self.config, self._devices[worker]),
+                             name=f"medcam-batch-{worker}")
         proc.start()
-        child.close()
-        self._procs[worker], self._conns[worker] = proc, parent
+        self._procs[worker] = proc
+
+    def _proc(self, worker: int) -> WorkerProcess:
+        proc = self._procs[worker]
+        if proc is None:
+            raise BatchError(f"worker {worker} is not running")
+        return proc
 
     def _await_ready(self, worker: int) -> None:
-        conn = self._conns[worker]
-        assert conn is not None
-        if not conn.poll(START_TIMEOUT_S):
-            raise BatchError(f"worker {worker} did not start within {START_TIMEOUT_S:.0f} s")
         try:
-            kind, detail = conn.recv()
-        except (EOFError, OSError) as exc:
-            raise BatchError(f"worker {worker} died while loading the model") from exc
-        if kind != "ready":
-            raise BatchError(f"worker {worker} could not load the model: {detail}")
+            failure = self._proc(worker).await_ready(START_TIMEOUT_S)
+        except WorkerCrashedError as exc:
+            raise BatchError(f"worker {worker} could not start: {exc}") from exc
+        if failure is not None:
+            raise BatchError(f"worker {worker} could not load the model: {failure}")
 
     def start(self) -> None:  # noqa: D102
         for w in range(self.n_workers):
@@ -113,33 +108,29 @@ class LocalEngine:
             self._await_ready(w)
 
     def submit(self, worker: int, unit: WorkUnit) -> None:  # noqa: D102
-        conn = self._conns[worker]
-        assert conn is not None
         try:
-            conn.send(unit)
-        except (BrokenPipeError, OSError):
+            self._proc(worker).send(unit)
+        except WorkerCrashedError:
             pass  # the worker is dead; wait() reports it
 
     def wait(self, timeout_s: float) -> list[Event]:  # noqa: D102
         handles: dict[Any, int] = {}
-        for w, (conn, proc) in enumerate(zip(self._conns, self._procs, strict=True)):
-            if conn is not None and proc is not None:
-                handles[conn] = handles[proc.sentinel] = w
+        for w, proc in enumerate(self._procs):
+            if proc is not None:
+                handles[proc.conn] = handles[proc.sentinel] = w
         events: list[Event] = []
         dead: set[int] = set()
         for ready in wait(list(handles), timeout_s):
             w = handles[ready]
-            conn = self._conns[w]
-            assert conn is not None
+            proc = self._proc(w)
             try:
-                while conn.poll():
-                    kind, payload = conn.recv()
+                while proc.poll():
+                    kind, payload = proc.recv()
                     if kind == "outcome":
                         events.append(Event(w, payload))
-            except (EOFError, OSError):
+            except (WorkerCrashedError, EOFError, OSError):
                 dead.add(w)
-            proc = self._procs[w]
-            if proc is not None and not proc.is_alive():
+            if not proc.is_alive():
                 dead.add(w)
         events.extend(Event(w, None) for w in sorted(dead))
         return events
@@ -150,19 +141,10 @@ class LocalEngine:
         self._await_ready(worker)
 
     def _stop(self, worker: int) -> None:
-        conn, proc = self._conns[worker], self._procs[worker]
-        if conn is not None:
-            try:
-                conn.send(None)
-            except (BrokenPipeError, OSError):
-                pass
-            conn.close()
+        proc = self._procs[worker]
         if proc is not None:
-            proc.join(10)
-            if proc.is_alive():
-                proc.kill()
-                proc.join(5)
-        self._conns[worker] = self._procs[worker] = None
+            proc.stop(10)
+        self._procs[worker] = None
 
     def close(self) -> None:  # noqa: D102
         for w in range(self.n_workers):

@@ -1,4 +1,4 @@
-"""Synthetic CT cases generated at test time: random orientation, spacing and nodule."""
+"""Synthetic CT and radiograph cases (random orientation, spacing, nodule) for tests, benches."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tiny in-repo models for the CAM tests (no downloaded weights)."""
+"""Tiny models with planted evidence, for the CAM tests and benches (no downloaded weights)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,8 @@ def planted_model(dims: int) -> nn.Sequential:
         conv.weight[1, 0] = 1.0 / cell
         conv.weight[2, 0] = -1.0 / cell
         conv.weight[3, 0] = (texture - texture.mean()) / cell
-        conv.bias.copy_(torch.tensor([-0.1, -0.3, 0.1, 0.0]))
+        if conv.bias is not None:  # a Conv layer has one unless bias=False
+            conv.bias.copy_(torch.tensor([-0.1, -0.3, 0.1, 0.0]))
     linear = nn.Linear(4, 2)
     with torch.no_grad():
         linear.weight.copy_(torch.tensor([[-8.0, -8.0, 0.1, 0.0], [8.0, 8.0, -0.1, 0.0]]))
@@ -48,7 +49,7 @@ def planted_batch(dims: int, n: int, size: int = 32, seed: int = 0) -> tuple[Ten
     x = 0.05 * torch.randn(n, 1, *(size,) * dims, generator=gen)
     corners = torch.randint(0, size - CUBE + 1, (n, dims), generator=gen)
     for i, corner in enumerate(corners.tolist()):
-        index = (i, 0, *(slice(c, c + CUBE) for c in corner))
+        index: tuple[int | slice, ...] = (i, 0, *(slice(c, c + CUBE) for c in corner))
         x[index] += 1.0
     return x, corners
 
@@ -77,7 +78,8 @@ def add_distractor(x: Tensor, corners: Tensor, seed: int) -> Tensor:
             dark = torch.randint(0, size - CUBE + 1, (len(corner),), generator=gen).tolist()
             if max(abs(a - b) for a, b in zip(dark, corner, strict=True)) > CUBE:
                 break
-        x[(i, 0, *(slice(c, c + CUBE) for c in dark))] -= 1.0
+        index: tuple[int | slice, ...] = (i, 0, *(slice(c, c + CUBE) for c in dark))
+        x[index] -= 1.0
     return x
 
 
@@ -147,7 +149,9 @@ class MlpHead(nn.Module):
         self.head = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 3))
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.pool(self.features(x)).flatten(1))
+        """Logits of the MLP head on the pooled features."""
+        logits: Tensor = self.head(self.pool(self.features(x)).flatten(1))
+        return logits
 
 
 class Exploding(nn.Module):
@@ -159,7 +163,9 @@ class Exploding(nn.Module):
         self.armed = False
 
     def forward(self, x: Tensor) -> Tensor:
+        """The tiny CNN's logits, or ``RuntimeError`` after the target layer when armed."""
         feats = self.body[:8](x)
         if self.armed:
             raise RuntimeError("boom")
-        return self.body[8:](feats)
+        logits: Tensor = self.body[8:](feats)
+        return logits

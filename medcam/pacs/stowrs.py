@@ -3,7 +3,9 @@
 The response's ReferencedSOPSequence (stored, or stored with a WarningReason) and
 FailedSOPSequence (FailureReason classified like a C-STORE status) are read from
 200, 202, 400 and 409 answers alike. An instance the answer does not mention, or a
-request that timed out after it was sent, is ``unknown``.
+request that timed out after it was sent, is ``unknown``. Instances of any SOP
+Class go in one multipart request per study (PS3.18 10.5). requests and
+dicomweb-client (the ``pacs`` extra) are imported when a request is made.
 """
 
 from __future__ import annotations
@@ -11,26 +13,21 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import requests
-from dicomweb_client.api import DICOMwebClient
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from medcam.errors import PermanentPushError, TransientPushError
-from service.pacs.base import PushItem, PushOutcome, classify_status
+from medcam.pacs.base import PushItem, PushOutcome, classify_status
+from medcam.pacs.dicomweb import TRANSIENT_HTTP, http_status, make_client
 
-__all__ = ["StowRsSender", "make_client", "parse_stow_response"]
+if TYPE_CHECKING:
+    import requests
+    from dicomweb_client.api import DICOMwebClient
 
-_TRANSIENT_HTTP = frozenset({408, 425, 429, 500, 502, 503, 504, 507})
-
-
-def make_client(base_url: str, connect_s: float, read_s: float) -> DICOMwebClient:
-    """Build a DICOMweb client with finite timeouts and no hidden retries of its own."""
-    client = DICOMwebClient(url=base_url, timeout=(connect_s, read_s))
-    client.set_http_retry_params(retry=False)
-    return client
+__all__ = ["StowRsSender", "parse_stow_response"]
 
 
 def _uid_of(item: Dataset) -> str | None:
@@ -95,6 +92,8 @@ class StowRsSender:
         return make_client(self.base_url, self.connect_s, self.read_s)
 
     def echo(self) -> bool:  # noqa: D102
+        import requests
+
         try:
             self._client().search_for_studies(limit=1)
         except (requests.RequestException, ValueError):
@@ -112,6 +111,8 @@ class StowRsSender:
         return [found[i.sop_instance_uid] for i in items]
 
     def _send_study(self, study: str, items: list[PushItem]) -> list[PushOutcome]:
+        import requests
+
         readable, outcomes = [], []
         datasets = []
         for item in items:
@@ -126,12 +127,12 @@ class StowRsSender:
         try:
             body = self._client().store_instances(datasets, study_instance_uid=study)
         except requests.HTTPError as exc:
-            status = exc.response.status_code if exc.response is not None else 0
+            status = http_status(exc)
             parsed = _body_of(exc.response)
             if parsed is not None and ("FailedSOPSequence" in parsed
                                        or "ReferencedSOPSequence" in parsed):
                 return outcomes + parse_stow_response(parsed, readable)
-            if status in _TRANSIENT_HTTP:
+            if status in TRANSIENT_HTTP:
                 raise TransientPushError(f"STOW-RS answered HTTP {status}") from exc
             raise PermanentPushError(f"STOW-RS answered HTTP {status}") from exc
         except (requests.ConnectionError, requests.ConnectTimeout) as exc:

@@ -8,14 +8,13 @@ Layout::
     DATA/jobs/<job id>/output/             what the worker wrote
 
 Every file is written to ``tmp``, flushed and fsynced, then renamed into place; the
-directories are fsynced after the rename. File names are hashes of content (or of a
-UID for folders), never UIDs or any other received value.
+directories are fsynced after the rename (:mod:`medcam.durable`). File names are
+hashes of content (or of a UID for folders), never UIDs or any other received value.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -23,27 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Self
 
-__all__ = ["Spool", "SpoolWriter", "fsync_dir", "fsync_file", "hash_name"]
+from medcam.durable import fsync_directory, replace_file, sync_handle
+
+__all__ = ["Spool", "SpoolWriter", "hash_name"]
 
 _CHUNK = 1 << 20
-
-
-def fsync_dir(path: Path) -> None:
-    """Flush a directory's entries (new, renamed or removed names) to disk."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_file(path: Path) -> None:
-    """Flush a closed file's data to disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def hash_name(text: str) -> str:
@@ -85,9 +68,10 @@ class SpoolWriter:
     def close(self, *, sync: bool = True) -> str:
         """Flush (and unless ``sync=False``, fsync) the file; return its hex sha256."""
         if not self._fh.closed:
-            self._fh.flush()
             if sync:
-                os.fsync(self._fh.fileno())
+                sync_handle(self._fh)
+            else:
+                self._fh.flush()
             self._fh.close()
         return self._digest.hexdigest()
 
@@ -141,7 +125,7 @@ class Spool:
                 shutil.rmtree(part, ignore_errors=True)
             else:
                 part.unlink(missing_ok=True)
-        fsync_dir(self.tmp_dir)
+        fsync_directory(self.tmp_dir)
 
     def writer(self, limit: int) -> SpoolWriter:
         """Open a new temporary file in the spool."""
@@ -171,14 +155,7 @@ class Spool:
 
         Publishing the same content twice leaves one file (the names are equal).
         """
-        new_folder = not folder.exists()
-        folder.mkdir(parents=True, exist_ok=True)
-        if new_folder:
-            fsync_dir(folder.parent)
-        dest = folder / f"{digest}.dcm"
-        tmp.replace(dest)
-        fsync_dir(folder)
-        return dest
+        return replace_file(tmp, folder / f"{digest}.dcm")
 
     def iter_pending(self) -> Iterator[Path]:
         """Yield the pending series folders."""
@@ -189,8 +166,8 @@ class Spool:
         """Create a job's (empty) input folder durably and return it."""
         folder = self.input_dir(job_id)
         folder.mkdir(parents=True, exist_ok=False)
-        fsync_dir(folder.parent)
-        fsync_dir(self.jobs_dir)
+        fsync_directory(folder.parent)
+        fsync_directory(self.jobs_dir)
         return folder
 
     def move_into(self, files: list[Path], folder: Path) -> list[Path]:
@@ -201,10 +178,10 @@ class Spool:
             dest = folder / f.name
             f.replace(dest)
             moved.append(dest)
-        fsync_dir(folder)
+        fsync_directory(folder)
         for src in sources:
             if src.exists():
-                fsync_dir(src)
+                fsync_directory(src)
         return moved
 
     def remove_job(self, job_id: str) -> None:

@@ -5,6 +5,11 @@
 * a presentation context the PACS rejects is a :class:`PermanentPushError`;
 * a refused connection or a transient association rejection is a
   :class:`TransientPushError`.
+
+The files may be of any SOP Classes and transfer syntaxes: one presentation
+context is proposed per (SOP Class, transfer syntax) pair present (PS3.8 9.3.2.2),
+at most 128 in one association. pynetdicom (the ``pacs`` extra) is imported when
+an association is made.
 """
 
 from __future__ import annotations
@@ -12,19 +17,24 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from pynetdicom import AE
-from pynetdicom.association import Association
 
 from medcam.errors import PermanentPushError, TransientPushError
-from service.pacs.base import VERIFICATION_SOP_CLASS, PushItem, PushOutcome, classify_status
+from medcam.pacs.base import VERIFICATION_SOP_CLASS, PushItem, PushOutcome, classify_status
 
-__all__ = ["CStoreSender", "DimseTimeouts"]
+if TYPE_CHECKING:
+    from pynetdicom import AE
+    from pynetdicom.association import Association
+
+__all__ = ["MAX_CONTEXTS", "CStoreSender", "DimseTimeouts"]
 
 LOGGER = logging.getLogger(__name__)
+#: Presentation contexts one association can carry (odd context IDs 1-255, PS3.8 9.3.2.2).
+MAX_CONTEXTS = 128
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,8 @@ class CStoreSender:
     timeouts: DimseTimeouts = DimseTimeouts()
 
     def _ae(self) -> AE:
+        from pynetdicom import AE
+
         ae = AE(ae_title=self.calling_aet)
         ae.connection_timeout = self.timeouts.connection_s
         ae.acse_timeout = self.timeouts.acse_s
@@ -92,18 +104,24 @@ class CStoreSender:
             return []
         datasets: list[tuple[PushItem, Dataset]] = []
         outcomes: dict[str, PushOutcome] = {}
+        contexts_of: dict[str, tuple[str, str]] = {}
         for item in items:
             try:
                 ds = dcmread(item.path)
-            except (InvalidDicomError, OSError, EOFError, ValueError) as exc:
+                contexts_of[item.sop_instance_uid] = (str(ds.SOPClassUID),
+                                                      str(ds.file_meta.TransferSyntaxUID))
+            except (InvalidDicomError, OSError, EOFError, ValueError, AttributeError) as exc:
                 outcomes[item.sop_instance_uid] = PushOutcome(
                     item.sop_instance_uid, "failed_permanent", None,
                     f"output file unreadable ({type(exc).__name__})")
                 continue
             datasets.append((item, ds))
+        contexts = sorted(set(contexts_of.values()))
+        if len(contexts) > MAX_CONTEXTS:
+            raise PermanentPushError(f"{len(contexts)} (SOP Class, transfer syntax) pairs "
+                                     f"exceed the {MAX_CONTEXTS} contexts of one association")
         ae = self._ae()
-        for sop_class, ts in sorted({(str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID))
-                                     for _, ds in datasets}):
+        for sop_class, ts in contexts:
             ae.add_requested_context(sop_class, ts)
         if datasets:
             assoc = self._associate(ae)

@@ -10,6 +10,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
+from service.errors import InvalidInstanceError
 from service.phi import PHI_KEYWORDS, PhiRegistry
 
 __all__ = ["InstanceHeader", "InvalidInstanceError", "header_from_dataset", "read_header",
@@ -18,10 +19,6 @@ __all__ = ["InstanceHeader", "InvalidInstanceError", "header_from_dataset", "rea
 _UID = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
 _TAGS = ["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID",
          "Modality", "PixelData", "FloatPixelData", "DoubleFloatPixelData", *PHI_KEYWORDS]
-
-
-class InvalidInstanceError(ValueError):
-    """A received object is not a DICOM instance the intake can file (no PHI in text)."""
 
 
 def valid_uid(value: object) -> bool:

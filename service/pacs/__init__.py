@@ -1,1 +1,0 @@
-"""PACS clients: C-STORE and STOW-RS senders, WADO-RS retrieval."""
