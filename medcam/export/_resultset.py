@@ -36,8 +36,8 @@ from medcam.export.uids import derive_uid
 from medcam.series.types import Series
 
 __all__ = ["KIND_LABELS", "SERIES_NUMBER_OFFSETS", "check_values", "finalize", "identity",
-           "object_uids", "series_description", "series_number", "software_versions",
-           "source_datasets", "timestamp"]
+           "in_source_order", "object_uids", "series_description", "series_number",
+           "software_versions", "source_datasets", "timestamp"]
 
 #: Series Number of each kind = source Series Number + this offset.
 SERIES_NUMBER_OFFSETS = {"pm": 2000, "seg": 3000, "sr": 4000, "ko": 5000}
@@ -122,6 +122,31 @@ def source_datasets(series: Series) -> list[Dataset]:
     for uid, header in zip(series.sop_instance_uids, series.headers, strict=True):
         seen.setdefault(uid, header)
     return list(seen.values())
+
+
+def in_source_order(series: Series, array: NDArray[np.generic]) -> NDArray[np.generic]:
+    """Reorder a (slices, rows, columns) array as highdicom pairs frames with sources.
+
+    highdicom takes frame ``i`` of a derived image from source instance ``i``
+    (single-frame sources, :func:`source_datasets` order, i.e. slice order) or from
+    frame ``i + 1`` of a single multi-frame source; a multi-frame source's frames
+    need not be in slice order.
+
+    Raises:
+        ExportError: for a multi-frame source spread over several instances or
+            missing frames (not supported).
+
+    """
+    frames = series.frame_numbers
+    if all(f is None for f in frames):
+        return array
+    n = len(frames)
+    if len(set(series.sop_instance_uids)) != 1 or sorted(f or 0 for f in frames) != list(
+            range(1, n + 1)):
+        raise ExportError("multi-frame sources are supported only as one instance holding "
+                          "every slice once")
+    order = np.argsort(np.asarray(frames, dtype=np.int64), kind="stable")
+    return array[order]
 
 
 def _walk(ds: Dataset) -> Iterable[Dataset]:

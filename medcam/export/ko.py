@@ -4,9 +4,9 @@ The ``k`` source slices with the highest per-slice maximum of the map (ties keep
 slice order) are listed under the title DCM 113000 "Of Interest" (CID 7010), with
 the medcam device as observer (TID 1004) and the description "Slices with the
 highest class activation (medcam, not for diagnosis)"; the given result-set
-objects (e.g. the Parametric Map and the SR) are referenced too. A slice of a
-multi-frame source is referenced as its frame. Identity, dates and patient context
-as in :mod:`medcam.export._resultset`.
+objects (e.g. the Parametric Map and the SR) are referenced too. Key slices of a
+multi-frame source are named by Referenced Frame Number in its one IMAGE item.
+Identity, dates and patient context as in :mod:`medcam.export._resultset`.
 """
 
 from __future__ import annotations
@@ -62,17 +62,16 @@ def build_key_objects(series: Series, values: NDArray[np.floating], info: Heatma
         The Key Object Selection Document.
 
     Raises:
-        ExportError: on an invalid map or ``k``, a multi-frame source (not
-            supported yet), or when highdicom rejects the content.
+        ExportError: on an invalid map or ``k``, or when highdicom rejects the
+            content.
 
     """
     heat = check_values(series, values)
     if k < 1:
         raise ExportError("KOS needs k >= 1 key slices")
-    if any(f is not None for f in series.frame_numbers):
-        raise ExportError("KOS of multi-frame sources is not supported yet")
     picks = hottest_slices(heat, k)
-    objects = [series.headers[q] for q in picks] + list(references)
+    keys = list({series.sop_instance_uids[q]: series.headers[q] for q in picks}.values())
+    objects = keys + list(references)
     device = hd.sr.DeviceObserverIdentifyingAttributes(
         uid=derive_uid("device", *identity(series, info)), name="medcam",
         manufacturer_name="medcam", model_name=info.model_name[:64])
@@ -89,5 +88,18 @@ def build_key_objects(series: Series, values: NDArray[np.floating], info: Heatma
             instance_number=1, manufacturer="medcam")
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise ExportError(f"KOS export failed ({type(exc).__name__})") from exc
+    _add_frames(ko, series, picks)
     finalize(ko, series, info, "ko")
     return ko
+
+
+def _add_frames(ko: Dataset, series: Series, picks: list[int]) -> None:
+    """Name the key frames in the IMAGE items of multi-frame sources (TID 2010)."""
+    frames: dict[str, list[int]] = {}
+    for q in picks:
+        if series.frame_numbers[q] is not None:
+            frames.setdefault(series.sop_instance_uids[q], []).append(int(series.frame_numbers[q]))
+    for item in ko.ContentSequence:
+        for ref in item.get("ReferencedSOPSequence", ()):
+            if ref.ReferencedSOPInstanceUID in frames:
+                ref.ReferencedFrameNumber = sorted(frames[ref.ReferencedSOPInstanceUID])

@@ -40,6 +40,7 @@ from medcam.errors import ExportError
 from medcam.export._resultset import (
     check_values,
     finalize,
+    in_source_order,
     object_uids,
     series_number,
     software_versions,
@@ -126,7 +127,8 @@ def build_parametric_map(series: Series, values: NDArray[np.floating], info: Hea
     method = method_concept(info.method)
     try:
         pm = hd.pm.ParametricMap(
-            source_datasets(series), pixels, series_uid, series_number(series.headers[0], "pm"),
+            source_datasets(series), in_source_order(series, pixels), series_uid,
+            series_number(series.headers[0], "pm"),
             sop_uid, 1, "medcam", info.model_name[:64], software_versions(info),
             info.model_sha256, False, mappings,
             voi_lut_transformations=[hd.VOILUTTransformation(

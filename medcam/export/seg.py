@@ -32,6 +32,7 @@ from medcam.errors import ExportError
 from medcam.export._resultset import (
     check_values,
     finalize,
+    in_source_order,
     object_uids,
     series_number,
     software_versions,
@@ -98,7 +99,7 @@ def build_segmentation(series: Series, values: NDArray[np.floating], info: Heatm
     series_uid, sop_uid = object_uids(series, info, "seg")
     try:
         seg = hd.seg.Segmentation(
-            source_datasets(series), mask.astype(np.uint8),
+            source_datasets(series), in_source_order(series, mask.astype(np.uint8)),
             hd.seg.SegmentationTypeValues.BINARY, [description], series_uid,
             series_number(series.headers[0], "seg"), sop_uid, 1, "medcam",
             info.model_name[:64], software_versions(info), info.model_sha256,
