@@ -12,7 +12,7 @@ the source grid, frames only where the region is present (highdicom
   where the explanation is high, not an anatomical or morphological structure
   (see :mod:`medcam.export.codes`);
 * Segment Algorithm Type ``AUTOMATIC`` with Segmentation Algorithm Identification:
-  name ``"<model> <method>"``, version, family DCM 113037 "Artificial Intelligence"
+  name ``"<model> <method>"``, version, family DCM 123110 "Artificial Intelligence"
   (CID 7162), source ``medcam <version>``, parameters threshold, scale, target.
 
 An empty region has no SEG: :func:`build_segmentation` returns ``None`` and the

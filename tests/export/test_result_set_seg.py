@@ -79,7 +79,7 @@ def test_segment_is_automatic_with_algorithm_and_threshold(sources):
     assert segment.SegmentLabel == "gradcam >= 0.5 calibrated"
     algorithm = segment.SegmentationAlgorithmIdentificationSequence[0]
     assert algorithm.AlgorithmName == "demo-ct3d gradcam"
-    assert algorithm.AlgorithmFamilyCodeSequence[0].CodeValue == "113037"
+    assert algorithm.AlgorithmFamilyCodeSequence[0].CodeValue == "123110"
     assert "threshold=0.5" in algorithm.AlgorithmParameters
     category = segment.SegmentedPropertyCategoryCodeSequence[0]
     kind = segment.SegmentedPropertyTypeCodeSequence[0]
