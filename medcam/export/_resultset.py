@@ -3,7 +3,8 @@
 * UIDs: ``derive_uid("<kind>-series" | "<kind>-instance", source series UID, model
   name, version, weights sha256, method, target class, scale mode, scale value)``,
   so a re-run with the same input replaces the earlier objects, and another model,
-  method, target or scale gives new ones.
+  method, target or scale gives new ones (the float Parametric Map is kind
+  ``pm-float``).
 * Series Number: source Series Number + :data:`SERIES_NUMBER_OFFSETS` of the kind
   (the Secondary Capture uses + 1000).
 * Series Description: ``"AI heatmap (not for diagnostic use) <label> <method> <class>"``,
@@ -11,11 +12,14 @@
 * Dates: Content, Instance Creation and Series Date/Time and highdicom's
   Contribution DateTime are :attr:`HeatmapInfo.created`, else the source's Content
   (else Study) Date/Time; highdicom's wall-clock values are kept only when neither
-  exists. Identical input therefore gives identical bytes.
+  exists; the Dimension Organization UID, which highdicom draws at random, is
+  derived from the SOP Instance UID. Identical input therefore gives identical
+  bytes.
 * Patient, study and character-set attributes are copied verbatim from the source
   (:func:`medcam.export._dicom.copy_context`), replacing highdicom's decoded copies;
   missing Type 2 attributes are sent empty, and for a non-human patient (Patient
-  Species present) the Type 2C breed and responsible-party attributes too.
+  Species present) the Type 2C breed, responsible-party and Patient's Sex Neutered
+  attributes too.
 """
 
 from __future__ import annotations
@@ -35,8 +39,8 @@ from medcam.export.types import HeatmapInfo
 from medcam.export.uids import derive_uid
 from medcam.series.types import Series
 
-__all__ = ["KIND_LABELS", "SERIES_NUMBER_OFFSETS", "check_values", "finalize", "identity",
-           "in_source_order", "object_uids", "series_description", "series_number",
+__all__ = ["KIND_LABELS", "SERIES_NUMBER_OFFSETS", "check_values", "finalize", "for_highdicom",
+           "identity", "in_source_order", "object_uids", "series_description", "series_number",
            "software_versions", "source_datasets", "timestamp"]
 
 #: Series Number of each kind = source Series Number + this offset.
@@ -49,7 +53,8 @@ _TYPE2 = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDa
           "StudyTime", "ReferringPhysicianName", "StudyID", "AccessionNumber")
 _SPECIES = ("PatientSpeciesDescription", "PatientSpeciesCodeSequence")
 _VETERINARY_2C = ("PatientBreedDescription", "PatientBreedCodeSequence",
-                  "BreedRegistrationSequence", "ResponsiblePerson", "ResponsibleOrganization")
+                  "BreedRegistrationSequence", "ResponsiblePerson", "ResponsibleOrganization",
+                  "PatientSexNeutered")
 _DATES = (("ContentDate", "ContentTime"), ("InstanceCreationDate", "InstanceCreationTime"))
 
 
@@ -116,11 +121,35 @@ def timestamp(info: HeatmapInfo, header: Dataset) -> tuple[str, str] | None:
     return None
 
 
+def for_highdicom(header: Dataset) -> Dataset:
+    """Return ``header``, or a copy highdicom accepts.
+
+    The copy has the Type 2 patient/study attributes (empty if missing) and no
+    Patient's Sex outside M/F/O.
+    """
+    missing = [kw for kw in _TYPE2 if kw not in header]
+    odd_sex = raw_text(header, "PatientSex") not in ("", "M", "F", "O")
+    if not missing and not odd_sex:
+        return header
+    header = copy.deepcopy(header)
+    for kw in missing:
+        setattr(header, kw, None)
+    if odd_sex:
+        header.PatientSex = None
+    return header
+
+
 def source_datasets(series: Series) -> list[Dataset]:
-    """The distinct source instances (headers) in slice order."""
+    """The distinct source instances (headers) in slice order, as highdicom gets them.
+
+    highdicom refuses sources without Type 2 patient/study attributes or with a
+    Patient's Sex outside M/F/O; such headers are passed as completed copies, and
+    :func:`finalize` then copies the source's own values back verbatim.
+    """
     seen: dict[str, Dataset] = {}
     for uid, header in zip(series.sop_instance_uids, series.headers, strict=True):
-        seen.setdefault(uid, header)
+        if uid not in seen:
+            seen[uid] = for_highdicom(header)
     return list(seen.values())
 
 
@@ -182,13 +211,18 @@ def finalize(ds: Dataset, series: Series, info: HeatmapInfo, kind: str) -> None:
         for item in _walk(ds):
             if "ContributionDateTime" in item:
                 item.ContributionDateTime = stamp[0] + stamp[1]
+    for item in _walk(ds):  # highdicom draws it at random
+        if "DimensionOrganizationUID" in item:
+            item.DimensionOrganizationUID = derive_uid("dimension-organization",
+                                                       str(ds.SOPInstanceUID))
     copy_context(ds, header)
     for kw in _TYPE2:
         if kw not in ds:
             setattr(ds, kw, None)
     if any(kw in header for kw in _SPECIES):
-        if "BreedRegistrationSequence" in header:
-            ds.BreedRegistrationSequence = copy.deepcopy(header.BreedRegistrationSequence)
+        for kw in ("BreedRegistrationSequence", "PatientSexNeutered"):  # not in copy_context
+            if kw in header:
+                ds[kw] = copy.deepcopy(header[kw])
         for kw in _VETERINARY_2C:
             if kw not in ds:
                 setattr(ds, kw, Sequence() if kw.endswith("Sequence") else None)

@@ -20,7 +20,14 @@ from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 
 from medcam.errors import ExportError
-from medcam.export._resultset import check_values, finalize, identity, object_uids, series_number
+from medcam.export._resultset import (
+    check_values,
+    finalize,
+    for_highdicom,
+    identity,
+    object_uids,
+    series_number,
+)
 from medcam.export.codes import OF_INTEREST
 from medcam.export.types import HeatmapInfo
 from medcam.export.uids import derive_uid
@@ -70,7 +77,8 @@ def build_key_objects(series: Series, values: NDArray[np.floating], info: Heatma
     if k < 1:
         raise ExportError("KOS needs k >= 1 key slices")
     picks = hottest_slices(heat, k)
-    keys = list({series.sop_instance_uids[q]: series.headers[q] for q in picks}.values())
+    keys = [for_highdicom(h) for h in
+            {series.sop_instance_uids[q]: series.headers[q] for q in picks}.values()]
     objects = keys + list(references)
     device = hd.sr.DeviceObserverIdentifyingAttributes(
         uid=derive_uid("device", *identity(series, info)), name="medcam",

@@ -123,7 +123,8 @@ def build_parametric_map(series: Series, values: NDArray[np.floating], info: Hea
         slope, syntax = quantisation_slope(heat), transfer_syntax_uid
         pixels = np.minimum(np.rint(heat / slope), _MAX_STORED).astype(np.uint16)
         mappings = _mappings(info, slope, (0, _MAX_STORED))
-    series_uid, sop_uid = object_uids(series, info, "pm")
+    # The float map is another object than the 16-bit one: its own UIDs.
+    series_uid, sop_uid = object_uids(series, info, "pm-float" if float_pixels else "pm")
     method = method_concept(info.method)
     try:
         pm = hd.pm.ParametricMap(

@@ -37,6 +37,7 @@ from pydicom.sr.coding import Code
 from medcam.errors import ExportError
 from medcam.export._resultset import (
     finalize,
+    for_highdicom,
     identity,
     object_uids,
     series_number,
@@ -147,7 +148,7 @@ def build_sr(series: Series, info: HeatmapInfo, *, pm: Dataset, seg: Dataset | N
     k = int(peak_index[0])
     finding_code = DEFAULT_FINDING if finding is None else Code(*finding)
     method, algorithm = method_concept(info.method), algorithm_identification(info)
-    header = series.headers[k]
+    header = for_highdicom(series.headers[k])
     try:
         pm_frame = frame_of_source(pm, series.sop_instance_uids[k], series.frame_numbers[k])
         slice_ref = hd.sr.SourceImageForMeasurement.from_source_image(
