@@ -18,12 +18,15 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from medcam.errors import MedcamError, NoImageSeriesError
-from medcam.explanation import Explanation, explain
+from medcam.explanation import Explanation, ScaleChoice, explain, resolve_scale
 from medcam.export.preview import preview_png
 from medcam.export.sc import write_secondary_capture
 from medcam.export.types import ExportedObject, HeatmapInfo
@@ -51,6 +54,12 @@ class SeriesResult:
     probability: float | None = None
     probabilities: dict[str, float] = field(default_factory=dict)
     output_series_instance_uid: str | None = None
+    output_series_description: str | None = None
+    target_rule: str | None = None
+    raw_max: float | None = None
+    source_peak: float | None = None
+    scale: dict[str, Any] | None = None
+    shown_max: float | None = None
     files: tuple[str, ...] = ()
     preview: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
@@ -87,6 +96,7 @@ def safe_folder_name(uid: str) -> str:
 
 def export_result(series: Series, exp: Explanation, folder: Path, rel: Path, *,
                   preview: bool = True, read_s: float = 0.0,
+                  sc_options: Mapping[str, Any] | None = None,
                   ) -> tuple[SeriesResult, tuple[ExportedObject, ...]]:
     """Write the Secondary Capture series (and preview) of an explanation.
 
@@ -98,6 +108,8 @@ def export_result(series: Series, exp: Explanation, folder: Path, rel: Path, *,
             result's file names start with it.
         preview: also write ``preview.png`` into ``folder``.
         read_s: seconds spent reading the series (recorded under ``read``).
+        sc_options: keyword options of :func:`write_secondary_capture` (``opacity``,
+            ``threshold``, ``compress``).
 
     Returns:
         The result (no patient data) and the instances written.
@@ -110,10 +122,13 @@ def export_result(series: Series, exp: Explanation, folder: Path, rel: Path, *,
     spec = exp.model
     info = HeatmapInfo(model_name=spec.name, model_version=spec.version,
                        model_sha256=spec.sha256, method=exp.method, target_class=exp.target,
-                       probability=exp.probability, raw_max=exp.raw_max)
-    instances = write_secondary_capture(series, exp.cam, info, folder)
+                       probability=exp.probability, raw_max=exp.raw_max, scale=exp.scale,
+                       target_layers=exp.target_layers)
+    values = exp.values
+    instances = write_secondary_capture(series, values, info, folder, **dict(sc_options or {}))
     if preview:
-        preview_png(series, exp.cam, folder / "preview.png", info=info)
+        preview_png(series, np.minimum(values, 1.0), folder / "preview.png", info=info)
+    del values
     t_export = time.perf_counter() - t1
     result = SeriesResult(
         series_instance_uid=series.series_instance_uid,
@@ -121,6 +136,10 @@ def export_result(series: Series, exp: Explanation, folder: Path, rel: Path, *,
         target=exp.target, probability=exp.probability,
         probabilities=dict(exp.probabilities),
         output_series_instance_uid=instances[0].series_instance_uid if instances else None,
+        output_series_description=info.series_description, target_rule=exp.target_rule,
+        raw_max=exp.raw_max, source_peak=exp.source_peak,
+        scale={"mode": exp.scale.mode, "value": exp.scale.value, "note": exp.scale.note},
+        shown_max=exp.values_max,
         files=tuple(str(rel / Path(i.path).name) for i in instances),
         preview=str(rel / "preview.png") if preview else None,
         timings={"read": read_s, **exp.timings, "export": t_export},
@@ -129,19 +148,28 @@ def export_result(series: Series, exp: Explanation, folder: Path, rel: Path, *,
 
 
 def _explain_one(ref: SeriesRef, loaded: LoadedModel, method: str, target: str | None,
-                 target_layer: str | None, device: str, staging: Path) -> SeriesResult:
+                 target_layer: str | None, device: str, staging: Path, scale: ScaleChoice,
+                 sc_options: Mapping[str, Any] | None) -> SeriesResult:
     t0 = time.perf_counter()
     series = read_series(ref)
     t_read = time.perf_counter() - t0
-    exp = explain(series, loaded, method, target, target_layer=target_layer, device=device)
+    exp = explain(series, loaded, method, target, target_layer=target_layer, device=device,
+                  scale=scale)
     folder = staging / safe_folder_name(series.series_instance_uid)
-    return export_result(series, exp, folder, Path(folder.name), read_s=t_read)[0]
+    return export_result(series, exp, folder, Path(folder.name), read_s=t_read,
+                         sc_options=sc_options)[0]
 
 
 def explain_folder(input_path: Path, out_dir: Path, *, model: str = "demo-ct3d",
                    method: str = "gradcam", target: str | None = None,
-                   target_layer: str | None = None, device: str = "cpu") -> RunReport:
+                   target_layer: str | None = None, device: str = "cpu",
+                   scale: ScaleChoice = None,
+                   sc_options: Mapping[str, Any] | None = None) -> RunReport:
     """Explain every image series under ``input_path`` into ``out_dir``.
+
+    ``target`` and ``scale`` are those of :func:`medcam.explain` (default: the
+    model's positive class, at its calibrated scale where it has one);
+    ``sc_options`` go to :func:`write_secondary_capture`.
 
     Raises:
         MedcamError: nothing could be explained (bad path, no image series, every
@@ -153,6 +181,7 @@ def explain_folder(input_path: Path, out_dir: Path, *, model: str = "demo-ct3d",
     from medcam import cam
 
     cam.describe(method)  # unknown method: fail before reading anything
+    resolve_scale(loaded.spec, method, scale, 1.0)  # no calibration: fail before reading
     refs = find_series(input_path)
     if not refs:
         raise NoImageSeriesError("no image series found under the input path")
@@ -164,7 +193,7 @@ def explain_folder(input_path: Path, out_dir: Path, *, model: str = "demo-ct3d",
         for ref in refs:
             try:
                 results.append(_explain_one(ref, loaded, method, target, target_layer, device,
-                                            staging))
+                                            staging, scale, sc_options))
             except MedcamError as exc:
                 first_error = first_error or exc
                 results.append(SeriesResult(ref.series_instance_uid, ref.study_instance_uid,
