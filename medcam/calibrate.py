@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -40,7 +40,8 @@ from medcam.explanation import explain
 from medcam.model.load import BUILTIN_DIR, builtin_names, load_model
 from medcam.model.spec import ModelSpec
 
-__all__ = ["Calibration", "Statistic", "calibrate", "spec_path", "write_cam_scale"]
+__all__ = ["Calibration", "Statistic", "calibrate", "calibrate_methods", "spec_path",
+           "write_cam_scale"]
 
 Statistic = Literal["peak", "voxels"]
 #: Raw values kept per case for ``statistic="voxels"`` (every k-th voxel beyond this).
@@ -144,6 +145,20 @@ def calibrate(dataset: Path, model: str | Path | ModelSpec, method: str = "gradc
         MedcamError: the data set, model or method is unusable.
 
     """
+    return calibrate_methods(dataset, model, (method,), percentile=percentile,
+                             statistic=statistic, device=device)[method]
+
+
+def calibrate_methods(dataset: Path, model: str | Path | ModelSpec, methods: Sequence[str], *,
+                      percentile: float = 99.0, statistic: Statistic = "peak",
+                      device: str = "cpu") -> dict[str, Calibration]:
+    """:func:`calibrate` for several methods, reading each case once.
+
+    Returns:
+        method name -> :class:`Calibration`, in the order given.
+
+    """
+    from medcam import cam
     from medcam.audit.dataset import discover_cases
     from medcam.series import read_series
 
@@ -151,39 +166,48 @@ def calibrate(dataset: Path, model: str | Path | ModelSpec, method: str = "gradc
         raise CalibrationError("percentile must lie in (0, 100]")
     if statistic not in ("peak", "voxels"):
         raise CalibrationError("statistic must be 'peak' or 'voxels'")
+    if not methods:
+        raise CalibrationError("give at least one CAM method")
+    for method in methods:
+        cam.describe(method)  # an unknown method fails before any case is read
     loaded = load_model(model, device=device)
     spec = loaded.spec
     if spec.positive_class is None:
         raise CalibrationError(f"model {spec.name} declares no positive_class to calibrate")
     cases, failed = discover_cases(Path(dataset))
     labels = _labels(Path(dataset), spec)
-    positive: list[float] = []
-    negative: list[float] = []
-    pooled: list[np.ndarray] = []
+    peaks: dict[str, tuple[list[float], list[float]]] = {m: ([], []) for m in methods}
+    pooled: dict[str, list[np.ndarray]] = {m: [] for m in methods}
     n_failed = len(failed)
     for case in cases:
         is_positive = case.seg_path is not None if labels is None else labels.get(case.case_id)
-        if is_positive is None:
-            n_failed += 1
-            continue
         try:
-            exp = explain(read_series(case.series), loaded, method, spec.positive_class,
-                          device=device, scale="volume")
+            if is_positive is None:
+                raise CalibrationError("case without a label")
+            series = read_series(case.series)
+            exps = [explain(series, loaded, m, spec.positive_class, device=device,
+                            scale="volume") for m in methods]
         except MedcamError:
             n_failed += 1
             continue
-        (positive if is_positive else negative).append(exp.source_peak)
-        if is_positive and statistic == "voxels":
-            flat = exp.cam.ravel()
-            raw = flat[:: max(1, flat.size // _VOXELS_PER_CASE)] * np.float32(exp.source_peak)
-            pooled.append(raw)
-    if not positive:
-        raise CalibrationError("the data set has no usable positive case (a case with a SEG "
-                               "or labelled positive in labels.json)")
-    sample = np.asarray(positive) if statistic == "peak" else np.concatenate(pooled)
-    value = float(np.percentile(sample, float(percentile)))
-    return Calibration(spec.name, method, spec.positive_class, statistic, float(percentile),
-                       value, tuple(positive), tuple(negative), n_failed)
+        for method, exp in zip(methods, exps, strict=True):
+            peaks[method][0 if is_positive else 1].append(exp.source_peak)
+            if is_positive and statistic == "voxels":
+                flat = exp.cam.ravel()
+                pooled[method].append(flat[:: max(1, flat.size // _VOXELS_PER_CASE)]
+                                      * np.float32(exp.source_peak))
+    out = {}
+    for method in methods:
+        positive, negative = peaks[method]
+        if not positive:
+            raise CalibrationError("the data set has no usable positive case (a case with a "
+                                   "SEG or labelled positive in labels.json)")
+        sample = np.asarray(positive) if statistic == "peak" else np.concatenate(pooled[method])
+        value = float(np.percentile(sample, float(percentile)))
+        out[method] = Calibration(spec.name, method, spec.positive_class, statistic,
+                                  float(percentile), value, tuple(positive), tuple(negative),
+                                  n_failed)
+    return out
 
 
 def spec_path(model: str | Path) -> Path:
