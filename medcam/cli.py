@@ -1,4 +1,4 @@
-"""Command line: ``medcam explain``, ``batch``, ``audit``, ``models``, ``methods``.
+"""Command line: ``medcam explain``, ``calibrate``, ``batch``, ``audit``, ``models``, ``methods``.
 
 Exit codes: 0 success; 2 bad input or usage (one ``error: ...`` line on stderr,
 nothing written); 3 some series were explained and others failed (the failures are
@@ -8,10 +8,12 @@ listed in ``summary.json``); 1 an internal error (reported without a traceback).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import math
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from medcam.audit.cli import add_audit_parser, run_audit_command
@@ -38,9 +40,22 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--out", type=Path, required=True, help="output folder")
     ex.add_argument("--model", default="demo-ct3d", help="built-in name or spec file")
     ex.add_argument("--method", default="gradcam", help="CAM method (see `medcam methods`)")
-    ex.add_argument("--target", default=None, help="class name to explain (default: predicted)")
+    ex.add_argument("--target", default=None,
+                    help="class name to explain, or 'predicted' (default: the model's "
+                         "positive class, else the predicted one)")
     ex.add_argument("--target-layer", default=None, help="override the model's target layer")
     ex.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    ex.add_argument("--scale", choices=("calibrated", "volume"), default=None,
+                    help="colour scale: the model's calibrated scale (default where the spec "
+                         "has one for the method) or per volume (1 = the series maximum)")
+    ex.add_argument("--sc-opacity", type=_unit("opacity", 0.0, 1.0, low_open=True),
+                    default=None, help="Secondary Capture overlay opacity at 1, in (0, 1]")
+    ex.add_argument("--sc-threshold", type=_unit("threshold", 0.0, 1.0, high_open=True),
+                    default=None, help="Secondary Capture: values below it are not coloured, "
+                                       "in [0, 1) of the scale")
+    ex.add_argument("--sc-compression", choices=("jpeg-ls", "rle", "none"), default="jpeg-ls",
+                    help="Secondary Capture transfer syntax: JPEG-LS Lossless (default), "
+                         "RLE Lossless or none (Explicit VR Little Endian)")
     ex.add_argument("--quiet", action="store_true", help="print nothing on success")
     ex.add_argument("--outputs", default="all", metavar="KINDS",
                     help="objects per series: comma-separated sc,pm,seg,sr,ko (default all)")
@@ -50,11 +65,56 @@ def _parser() -> argparse.ArgumentParser:
                     help="slices in the Key Object Selection (default 3)")
     ex.add_argument("--pm-float", action="store_true",
                     help="Parametric Map as float32 instead of compressed 16-bit integers")
+    ca = sub.add_parser("calibrate", help="measure a model's calibrated CAM scale on a dataset",
+                        description="Explain the positive class on every case of DATASET "
+                                    "(one subfolder per case, a SEG marks a positive case) "
+                                    "and print the raw map value to show as 1.0, as JSON.")
+    ca.add_argument("dataset", type=Path, help="folder with one subfolder per case")
+    ca.add_argument("--model", default="demo-ct3d", help="built-in name or spec file")
+    ca.add_argument("--method", default="gradcam", help="CAM method (see `medcam methods`)")
+    ca.add_argument("--percentile", type=_unit("percentile", 0.0, 100.0, low_open=True),
+                    default=99.0, help="percentile of the statistic shown as 1.0 (default 99)")
+    ca.add_argument("--statistic", choices=("peak", "voxels"), default="peak",
+                    help="per-case map maxima (default) or all map values pooled")
+    ca.add_argument("--device", default="cpu", help="torch device")
+    ca.add_argument("--write", action="store_true",
+                    help="store the value as the spec file's cam_scale for the method")
     sub.add_parser("models", help="list the built-in models")
     sub.add_parser("methods", help="list the CAM methods")
     add_audit_parser(sub)
     add_batch_parser(sub)
     return p
+
+
+def _unit(name: str, low: float, high: float, *, low_open: bool = False,
+          high_open: bool = False) -> Callable[[str], float]:
+    """An argparse type: a float in [low, high] (open where asked)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        ok = math.isfinite(value) and (value > low if low_open else value >= low) and (
+            value < high if high_open else value <= high)
+        if not ok:
+            lo, hi = "(" if low_open else "[", ")" if high_open else "]"
+            raise argparse.ArgumentTypeError(f"{name} must lie in {lo}{low:g}, {high:g}{hi}")
+        return value
+    return parse
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from medcam.calibrate import calibrate, spec_path, write_cam_scale
+
+    path = spec_path(args.model) if args.write else None  # fail before the work
+    result = calibrate(args.dataset, args.model, args.method, percentile=args.percentile,
+                       statistic=args.statistic, device=args.device)
+    record = {"model": result.model, **result.record()}
+    if path is not None:
+        write_cam_scale(path, result)
+        record["written"] = path.name
+    print(json.dumps(record, indent=2, allow_nan=False))
+    return EXIT_OK
 
 
 def _cmd_models() -> int:
@@ -84,15 +144,21 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
     options = ExportOptions(outputs=parse_outputs(args.outputs),
                             seg_threshold=args.seg_threshold, key_slices=args.key_slices,
-                            pm_float=args.pm_float)
+                            pm_float=args.pm_float, sc_opacity=args.sc_opacity,
+                            sc_threshold=args.sc_threshold,
+                            sc_compression=None if args.sc_compression == "none"
+                            else args.sc_compression)
     report = explain_folder(args.input, args.out, model=args.model, method=args.method,
                             target=args.target, target_layer=args.target_layer,
-                            device=args.device, options=options)
+                            device=args.device, options=options, scale=args.scale)
     if not args.quiet:
         for item in report.results:
             if item.error is None:
-                print(f"{item.series_instance_uid}: {item.target} p={item.probability:.3f} "
-                      f"-> {len(item.files)} files")
+                scale = item.scale or {}
+                print(f"{item.series_instance_uid}: {item.target} p={item.probability:.3f}, "
+                      f"map max {item.shown_max:.2f} ({scale.get('mode')} scale) -> "
+                      f"\"{item.output_series_description}\" {item.output_series_instance_uid}"
+                      f" ({len(item.files)} files)")
             else:
                 print(f"{item.series_instance_uid}: failed: {item.error}")
         print(f"wrote {args.out / 'summary.json'}")
@@ -113,6 +179,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_audit_command(args)
         if args.command == "batch":
             return run_batch_command(args)
+        if args.command == "calibrate":
+            return _cmd_calibrate(args)
         return _cmd_explain(args)
     except MedcamError as exc:
         sys.stderr.write(f"error: {exc}\n")

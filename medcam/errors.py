@@ -17,7 +17,8 @@ are not).
     │   └── LimitExceededError
     ├── ModelError
     │   ├── WeightsMismatchError
-    │   └── TargetLayerError
+    │   ├── TargetLayerError
+    │   └── CalibrationError
     ├── CamError
     ├── ExportError
     ├── PushError
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 __all__ = [
     "BatchError",
+    "CalibrationError",
     "CamError",
     "ExportError",
     "FetchError",
@@ -112,6 +114,10 @@ class WeightsMismatchError(ModelError):
 
 class TargetLayerError(ModelError):
     """The requested CAM target layer does not exist or cannot be hooked."""
+
+
+class CalibrationError(ModelError):
+    """A calibrated CAM scale cannot be computed or stored (no positive case, bad spec file)."""
 
 
 class CamError(MedcamError):

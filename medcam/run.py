@@ -27,12 +27,13 @@ from typing import Any
 
 from medcam.durable import publish_directory, replace_file, write_file_atomic, write_synced
 from medcam.errors import MedcamError, NoImageSeriesError
-from medcam.explanation import Explanation, explain
+from medcam.explanation import Explanation, ScaleChoice, explain, resolve_scale
 from medcam.export.result_set import (
     ALL_OUTPUTS,
     ExportedSeries,
     ExportOptions,
     export_series,
+    heatmap_info,
     parse_outputs,
 )
 from medcam.export.uids import safe_folder_name
@@ -58,6 +59,12 @@ class SeriesResult:
     probability: float | None = None
     probabilities: dict[str, float] = field(default_factory=dict)
     output_series_instance_uid: str | None = None
+    output_series_description: str | None = None
+    target_rule: str | None = None
+    raw_max: float | None = None
+    source_peak: float | None = None
+    scale: dict[str, Any] | None = None
+    shown_max: float | None = None
     files: tuple[str, ...] = ()
     outputs: tuple[dict[str, Any], ...] = ()
     notes: tuple[str, ...] = ()
@@ -100,6 +107,10 @@ def series_result(series: Series, exp: Explanation, exported: ExportedSeries,
         files=tuple(str(rel / o.path.name) for o in exported.objects),
         outputs=tuple({**d, "file": str(rel / d["file"])} for d in exported.describe()),
         notes=exported.notes,
+        output_series_description=heatmap_info(exp).series_description, target_rule=exp.target_rule,
+        raw_max=exp.raw_max, source_peak=exp.source_peak,
+        scale={"mode": exp.scale.mode, "value": exp.scale.value, "note": exp.scale.note},
+        shown_max=exp.values_max,
         preview=str(rel / "preview.png") if exported.preview else None,
         timings={"read": read_s, **exp.timings, **exported.timings,
                  "export": sum(exported.timings.values())},
@@ -108,11 +119,12 @@ def series_result(series: Series, exp: Explanation, exported: ExportedSeries,
 
 def _explain_one(ref: SeriesRef, loaded: LoadedModel, method: str, target: str | None,
                  target_layer: str | None, device: str, staging: Path,
-                 options: ExportOptions) -> SeriesResult:
+                 options: ExportOptions, scale: ScaleChoice) -> SeriesResult:
     t0 = time.perf_counter()
     series = read_series(ref)
     t_read = time.perf_counter() - t0
-    exp = explain(series, loaded, method, target, target_layer=target_layer, device=device)
+    exp = explain(series, loaded, method, target, target_layer=target_layer, device=device,
+                  scale=scale)
     folder = staging / safe_folder_name(series.series_instance_uid)
     return series_result(series, exp, export_series(series, exp, folder, options), t_read)
 
@@ -121,11 +133,15 @@ def explain_folder(input_path: Path, out_dir: Path, *, model: str = "demo-ct3d",
                    method: str = "gradcam", target: str | None = None,
                    target_layer: str | None = None, device: str = "cpu",
                    outputs: str | tuple[str, ...] = ALL_OUTPUTS,
-                   options: ExportOptions | None = None) -> RunReport:
+                   options: ExportOptions | None = None,
+                   scale: ScaleChoice = None) -> RunReport:
     """Explain every image series under ``input_path`` into ``out_dir``.
 
     ``outputs`` chooses the objects written (``"sc,pm,seg,sr,ko"``); ``options``,
     when given, sets every export option (its ``outputs`` win).
+
+    ``target`` and ``scale`` are those of :func:`medcam.explain` (default: the
+    model's positive class, at its calibrated scale where it has one).
 
     Raises:
         MedcamError: nothing could be explained (bad path, no image series, every
@@ -138,6 +154,7 @@ def explain_folder(input_path: Path, out_dir: Path, *, model: str = "demo-ct3d",
     from medcam import cam
 
     cam.describe(method)  # unknown method: fail before reading anything
+    resolve_scale(loaded.spec, method, scale, 1.0)  # no calibration: fail before reading
     refs = find_series(input_path)
     if not refs:
         raise NoImageSeriesError("no image series found under the input path")
@@ -149,7 +166,7 @@ def explain_folder(input_path: Path, out_dir: Path, *, model: str = "demo-ct3d",
         for ref in refs:
             try:
                 results.append(_explain_one(ref, loaded, method, target, target_layer, device,
-                                            staging, options))
+                                            staging, options, scale))
             except MedcamError as exc:
                 first_error = first_error or exc
                 results.append(SeriesResult(ref.series_instance_uid, ref.study_instance_uid,

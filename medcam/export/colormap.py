@@ -5,8 +5,9 @@ Ruofei Du, Apache-2.0), a rainbow scale with smooth lightness steps that stays
 readable over a grey image. It is built once in NumPy as a 256-entry table.
 
 Nothing here re-normalises a map: :func:`overlay` takes values already scaled to
-[0, 1] *per volume* by the caller, so a slice whose activation is half the
-volume's peak renders at half the colour scale (RELIABILITY_TESTS B-14).
+[0, 1] by the caller (per volume, or a calibrated scale clipped at 1), so a slice
+whose activation is half the reference renders at half the colour scale
+(RELIABILITY_TESTS B-14).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def _check_unit(cam: NDArray[np.floating]) -> None:
     if not np.isfinite(cam).all():
         raise ValueError("heatmap values must be finite")
     if cam.size and (cam.min() < 0.0 or cam.max() > 1.0):
-        raise ValueError("heatmap values must lie in [0, 1] (normalised per volume)")
+        raise ValueError("heatmap values must lie in [0, 1] (scale units clipped at 1)")
 
 
 def lut_index(values: ArrayLike) -> NDArray[np.intp]:

@@ -12,8 +12,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from medcam.durable import write_file_atomic
 from medcam.errors import ExportError
-from medcam.export.render import burn_in, layout, render_frame, upscale_factor, volume_window
-from medcam.export.types import BANNER, HeatmapInfo
+from medcam.export.render import burn_in, render_frame, upscale_factor, volume_window
+from medcam.export.types import BANNER, SCALE_NOTE, HeatmapInfo
 from medcam.series.types import Series
 
 __all__ = ["hottest_slices", "preview_png"]
@@ -48,7 +48,7 @@ def preview_png(series: Series, cam: NDArray[np.floating], path: Path, n: int = 
 
     Args:
         series: the source series.
-        cam: heatmap in [0, 1] normalised per volume, shaped like ``series.array``.
+        cam: heatmap in [0, 1] (scale units clipped at 1), shaped like ``series.array``.
         path: the PNG to write.
         n: number of slices to show, >= 1.
         info: what produced the heatmap, for the banner's second line.
@@ -64,7 +64,7 @@ def preview_png(series: Series, cam: NDArray[np.floating], path: Path, n: int = 
     if heat.shape != series.array.shape or n < 1:
         raise ExportError("preview needs a heatmap shaped like the series and n >= 1")
     if not np.isfinite(heat).all() or heat.min() < 0.0 or heat.max() > 1.0:
-        raise ExportError("heatmap must be normalised per volume to [0, 1]")
+        raise ExportError("preview heatmap values must lie in [0, 1]")
     rows, columns = series.array.shape[1:]
     factor = upscale_factor(rows, columns, _TILE_SHORT_SIDE)
     window = volume_window(series.array, series.window)
@@ -83,13 +83,12 @@ def preview_png(series: Series, cam: NDArray[np.floating], path: Path, n: int = 
     th, tw = tiles[0].shape[:2]
     lines = (BANNER,) if info is None else (BANNER, info.model_line)
     size = max(11, min(grid_rows * th, grid_cols * tw) // 20)
-    lay = layout(2**16, grid_cols * tw, len(lines), size)  # band heights only
-    top, bottom = lay.banner_bottom, 2**16 - lay.legend_top
-    canvas = np.zeros((top + grid_rows * th + bottom, grid_cols * tw, 3), dtype=np.uint8)
+    montage = np.zeros((grid_rows * th, grid_cols * tw, 3), dtype=np.uint8)
     for i, tile in enumerate(tiles):
         r, c = divmod(i, grid_cols)
-        canvas[top + r * th: top + (r + 1) * th, c * tw:(c + 1) * tw] = tile
-    canvas = burn_in(canvas, lines, legend=True, font_size=size)
+        montage[r * th:(r + 1) * th, c * tw:(c + 1) * tw] = tile
+    note = SCALE_NOTE if info is None else info.scale_note
+    canvas = burn_in(montage, lines, legend=True, font_size=size, note=note)
     buffer = BytesIO()
     Image.fromarray(canvas, mode="RGB").save(buffer, format="PNG")
     try:

@@ -1,11 +1,12 @@
 """Burned-in annotation of heatmap frames: warning banner and colour legend.
 
-Every exported frame carries, burned into its pixels,
+Every exported frame carries, burned into its pixels but outside the image (the
+canvas grows by a band above and one below, so anatomy is never covered),
 
-* a banner across the top: :data:`~medcam.export.types.BANNER` and a line with
+* a banner band on top: :data:`~medcam.export.types.BANNER` and a line with
   model, method, class and probability (never patient data), and
-* a legend across the bottom: the colour scale from 0 to 1 with the note that it
-  shows activation relative to the volume maximum.
+* a legend band below: the colour scale from 0 to 1 with what 1 means (per
+  volume, or the model's calibrated reference level; values above 1 clip).
 
 Text is drawn with Pillow's built-in font (``ImageFont.load_default(size=...)``,
 no font files, no network), sized from the frame's short side and shrunk where a
@@ -28,6 +29,8 @@ from medcam.export.colormap import LUT, LUT_SIZE, overlay, window_to_uint8
 from medcam.export.types import SCALE_NOTE
 
 __all__ = [
+    "DEFAULT_OPACITY",
+    "DEFAULT_THRESHOLD",
     "MIN_SHORT_SIDE",
     "Layout",
     "burn_in",
@@ -42,7 +45,8 @@ __all__ = [
 MIN_SHORT_SIDE = 256
 _MIN_FONT = 11
 _MIN_FIT_FONT = 9  # smallest size a line is shrunk to before it is cut with "..."
-_BAND_DARKEN = 0.25  # bands keep 25 % of the image underneath
+#: Overlay opacity at value 1 and the value below which nothing is coloured.
+DEFAULT_OPACITY, DEFAULT_THRESHOLD = 0.5, 0.1
 _TEXT_RGB = (255, 255, 255)
 _WINDOW_SAMPLES = 2_000_000
 
@@ -51,15 +55,19 @@ FreeFont = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
 @dataclass(frozen=True)
 class Layout:
-    """Where the annotations of a (rows, columns) frame go, in pixels.
+    """Where the annotations of a frame go: bands added above and below the image.
+
+    All rows are canvas rows: the canvas is ``banner_bottom`` rows of banner, the
+    image rows (``banner_bottom`` to ``legend_top``), then the legend band.
 
     Args:
         font_size: nominal font size.
         pad: margin around text and bar.
         line_height: height of one text line.
-        banner_bottom: first row below the top banner.
-        legend_top: first row of the bottom legend band.
+        banner_bottom: first image row (the banner band's height).
+        legend_top: first row of the legend band (banner + image rows).
         bar: (top, bottom, left, right) of the colour bar, end-exclusive.
+        rows: canvas rows (banner + image + legend).
 
     """
 
@@ -69,6 +77,12 @@ class Layout:
     banner_bottom: int
     legend_top: int
     bar: tuple[int, int, int, int]
+    rows: int
+
+    @property
+    def legend_height(self) -> int:
+        """Rows of the legend band."""
+        return self.rows - self.legend_top
 
 
 def upscale_factor(rows: int, columns: int, min_short_side: int = MIN_SHORT_SIDE) -> int:
@@ -114,30 +128,34 @@ def upscale(image: NDArray[np.generic], factor: int) -> NDArray[np.generic]:
     return np.asarray(out)
 
 
-def layout(rows: int, columns: int, n_lines: int = 2, font_size: int | None = None) -> Layout:
-    """Compute the annotation layout of a frame.
+def layout(rows: int, columns: int, n_lines: int = 2, font_size: int | None = None,
+           legend: bool = True) -> Layout:
+    """Compute the bands that frame an image of ``rows`` x ``columns`` pixels.
 
     Args:
-        rows: frame height (after any enlargement).
-        columns: frame width.
-        n_lines: number of banner lines.
+        rows: image height (after any enlargement).
+        columns: image width.
+        n_lines: number of banner lines (0: no banner band).
         font_size: nominal font size; by default 1/20 of the short side, at least 11.
+        legend: whether a legend band is added below the image.
 
     Returns:
-        The :class:`Layout`. Band heights depend only on the font size.
+        The :class:`Layout`. Band heights depend only on the font size and the
+        image is never covered: banner above, legend below.
 
     """
     size = font_size or max(_MIN_FONT, min(rows, columns) // 20)
     pad = max(2, size // 4)
     line_height = round(size * 1.3)
-    banner_bottom = min(rows, n_lines * line_height + 2 * pad) if n_lines else 0
+    banner = n_lines * line_height + 2 * pad if n_lines else 0
     bar_height = max(6, size * 2 // 3)
-    legend_top = max(banner_bottom, rows - (line_height + bar_height + 3 * pad))
+    legend_top = banner + rows
+    legend_rows = line_height + bar_height + 3 * pad if legend else 0
     label_width = size
     bar_top = legend_top + pad
-    bar = (bar_top, min(rows, bar_top + bar_height), pad + label_width + pad,
+    bar = (bar_top, bar_top + bar_height, pad + label_width + pad,
            max(pad + 2 * label_width + 2 * pad + 1, columns - 2 * pad - label_width))
-    return Layout(size, pad, line_height, banner_bottom, legend_top, bar)
+    return Layout(size, pad, line_height, banner, legend_top, bar, legend_top + legend_rows)
 
 
 def _font(size: int) -> FreeFont:
@@ -156,39 +174,37 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, size: int, width: int) -> tuple[F
     return font, text.rstrip() + "..."
 
 
-def _darken(frame: NDArray[np.uint8], top: int, bottom: int) -> None:
-    band = frame[top:bottom].astype(np.float64) * _BAND_DARKEN
-    frame[top:bottom] = np.rint(band).astype(np.uint8)
-
-
 def burn_in(rgb: NDArray[np.uint8], lines: Sequence[str], legend: bool = True,
-            font_size: int | None = None) -> NDArray[np.uint8]:
-    """Burn the banner and, optionally, the colour legend into an RGB frame.
+            font_size: int | None = None, note: str = SCALE_NOTE) -> NDArray[np.uint8]:
+    """Frame an RGB image with the banner band above and the legend band below.
+
+    The bands are new black rows: the image pixels are copied unchanged into rows
+    ``banner_bottom`` to ``legend_top`` of the result (see :func:`layout`).
 
     Args:
-        rgb: uint8 frame shaped (rows, columns, 3); not modified.
-        lines: banner lines, top to bottom (no patient data).
-        legend: whether to draw the colour legend at the bottom.
+        rgb: uint8 image shaped (rows, columns, 3); not modified.
+        lines: banner lines, top to bottom (no patient data); empty for no banner.
+        legend: whether to add the colour legend band.
         font_size: nominal font size (see :func:`layout`).
+        note: what the colour scale means, written under the bar.
 
     Returns:
-        A new uint8 RGB frame with the annotations.
+        A new uint8 RGB canvas of ``layout(...).rows`` rows.
 
     """
-    frame = np.array(rgb, dtype=np.uint8, copy=True)
-    if frame.ndim != 3 or frame.shape[2] != 3:
+    image = np.asarray(rgb, dtype=np.uint8)
+    if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError("burn_in expects an RGB frame shaped (rows, columns, 3)")
-    rows, columns = frame.shape[:2]
-    lay = layout(rows, columns, len(lines), font_size)
-    if lines:
-        _darken(frame, 0, lay.banner_bottom)
+    rows, columns = image.shape[:2]
+    lay = layout(rows, columns, len(lines), font_size, legend)
+    frame = np.zeros((lay.rows, columns, 3), dtype=np.uint8)
+    frame[lay.banner_bottom:lay.legend_top] = image
     if legend:
-        _darken(frame, lay.legend_top, rows)
         top, bottom, left, right = lay.bar
         t = np.linspace(0.0, 1.0, right - left)
         frame[top:bottom, left:right] = LUT[np.rint(t * (LUT_SIZE - 1)).astype(np.intp)]
-    image = Image.fromarray(frame, mode="RGB")
-    draw = ImageDraw.Draw(image)
+    canvas = Image.fromarray(frame, mode="RGB")
+    draw = ImageDraw.Draw(canvas)
     text_width = columns - 2 * lay.pad
     for i, line in enumerate(lines):
         font, text = _fit(draw, line, lay.font_size, text_width)
@@ -198,9 +214,9 @@ def burn_in(rgb: NDArray[np.uint8], lines: Sequence[str], legend: bool = True,
         small = _font(max(6, lay.font_size - 1))
         draw.text((lay.pad, top), "0", fill=_TEXT_RGB, font=small)
         draw.text((right + lay.pad, top), "1", fill=_TEXT_RGB, font=small)
-        font, text = _fit(draw, SCALE_NOTE, lay.font_size - 1, text_width)
+        font, text = _fit(draw, note, lay.font_size - 1, text_width)
         draw.text((lay.pad, bottom + lay.pad), text, fill=_TEXT_RGB, font=font)
-    return np.asarray(image, dtype=np.uint8)
+    return np.asarray(canvas, dtype=np.uint8)
 
 
 def volume_window(values: NDArray[np.floating], window: tuple[float, float] | None
@@ -233,23 +249,32 @@ def render_frame(
     factor: int,
     lines: Sequence[str],
     legend: bool = True,
+    *,
+    opacity: float = DEFAULT_OPACITY,
+    threshold: float = DEFAULT_THRESHOLD,
+    note: str = SCALE_NOTE,
 ) -> NDArray[np.uint8]:
-    """Window, enlarge, colour and annotate one slice.
+    """Window, enlarge and colour one slice, then frame it with banner and legend.
 
     Args:
         values: the slice after the modality LUT, (rows, columns).
-        cam: its heatmap in [0, 1] (normalised per volume), same shape.
+        cam: its heatmap in scale units (>= 0; values above 1 show as 1), same shape.
         window: (centre, width) for the grey image.
         monochrome1: whether the source is MONOCHROME1 (inverted for display).
         factor: integer enlargement from :func:`upscale_factor`.
         lines: banner lines; empty for none.
-        legend: whether to draw the colour legend.
+        legend: whether to add the colour legend.
+        opacity: overlay opacity at value 1 (``alpha = opacity * value``), in (0, 1].
+        threshold: values below it are not coloured, in [0, 1).
+        note: what the colour scale means (the legend's text).
 
     Returns:
-        uint8 RGB frame shaped (rows * factor, columns * factor, 3).
+        uint8 RGB canvas: ``(rows * factor, columns * factor)`` image pixels between
+        the banner and legend bands of :func:`layout`.
 
     """
     gray = window_to_uint8(values, window[0], window[1], monochrome1)
     heat = np.clip(upscale(np.asarray(cam, dtype=np.float32), factor), 0.0, 1.0)
-    return burn_in(overlay(np.asarray(upscale(gray, factor), dtype=np.uint8), heat), lines,
-                   legend)
+    blended = overlay(np.asarray(upscale(gray, factor), dtype=np.uint8), heat,
+                      alpha_max=opacity, threshold=threshold)
+    return burn_in(blended, lines, legend, note=note)

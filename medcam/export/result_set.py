@@ -71,6 +71,9 @@ class ExportOptions:
         key_slices: how many hottest slices the KOS selects.
         pm_float: store the Parametric Map as float32 (uncompressed) instead of
             losslessly compressed 16-bit integers with a real-world value mapping.
+        sc_opacity: largest overlay opacity of the Secondary Capture (None: default).
+        sc_threshold: values below it are not coloured in the SC (None: default).
+        sc_compression: ``"jpeg-ls"``, ``"rle"`` or ``None`` (uncompressed SC).
 
     """
 
@@ -79,9 +82,14 @@ class ExportOptions:
     seg_threshold: float = 0.5
     key_slices: int = 3
     pm_float: bool = False
+    sc_opacity: float | None = None
+    sc_threshold: float | None = None
+    sc_compression: str | None = "jpeg-ls"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "outputs", parse_outputs(tuple(self.outputs)))
+        if "sr" in self.outputs and "pm" not in self.outputs:
+            raise ExportError("the SR references the Parametric Map: outputs with sr need pm")
         if not 0.0 < float(self.seg_threshold):
             raise ExportError("the SEG threshold must be > 0")
         if int(self.key_slices) < 1:
@@ -143,7 +151,7 @@ def heatmap_info(exp: Explanation) -> HeatmapInfo:
     spec = exp.model
     return HeatmapInfo(model_name=spec.name, model_version=spec.version,
                        model_sha256=spec.sha256, method=exp.method, target_class=exp.target,
-                       probability=exp.probability, raw_max=exp.raw_max,
+                       probability=exp.probability, raw_max=exp.raw_max, scale=exp.scale,
                        target_layers=exp.target_layers)
 
 
@@ -164,13 +172,16 @@ def export_series(series: Series, exp: Explanation, folder: Path,
         ExportError: any object could not be built or written; nothing is left.
 
     """
+    import numpy as np
+
     from medcam.export.preview import preview_png
     from medcam.export.sc import write_secondary_capture
 
     options = options or ExportOptions()
     folder = Path(folder)
     info = heatmap_info(exp)
-    values = exp.cam
+    values = exp.values
+    finding = exp.model.class_codes.get(exp.target)
     objects: list[ExportedObject] = []
     notes: list[str] = []
     timings: dict[str, float] = {}
@@ -178,12 +189,16 @@ def export_series(series: Series, exp: Explanation, folder: Path,
         with atomic_directory(folder) as tmp:
             if "sc" in options.outputs:  # first: it publishes into the still-empty folder
                 t0 = time.perf_counter()
-                objects += write_secondary_capture(series, values, info, tmp)
+                sc = {k: v for k, v in (("opacity", options.sc_opacity),
+                                        ("threshold", options.sc_threshold)) if v is not None}
+                objects += write_secondary_capture(series, values, info, tmp,
+                                                   compression=options.sc_compression, **sc)
                 timings["export.sc"] = time.perf_counter() - t0
-            objects += _write_derived(series, values, info, tmp, options, notes, timings)
+            objects += _write_derived(series, values, info, tmp, options, notes, timings,
+                                      finding)
             if options.preview:
                 t0 = time.perf_counter()
-                preview_png(series, values, tmp / "preview.png", info=info)
+                preview_png(series, np.minimum(values, 1.0), tmp / "preview.png", info=info)
                 timings["export.preview"] = time.perf_counter() - t0
     except FileExistsError as exc:
         raise ExportError("output folder exists and is not empty; medcam does not "
@@ -197,14 +212,12 @@ def export_series(series: Series, exp: Explanation, folder: Path,
 
 
 def _write_derived(series: Series, values: Any, info: HeatmapInfo, tmp: Path,  # noqa: ANN401
-                   options: ExportOptions, notes: list[str],
-                   timings: dict[str, float]) -> list[ExportedObject]:
+                   options: ExportOptions, notes: list[str], timings: dict[str, float],
+                   finding: tuple[str, str, str] | None) -> list[ExportedObject]:
     """Build and write PM, SEG, SR and KOS, in that order (later ones reference earlier)."""
     wanted = [k for k in ("pm", "seg", "sr", "ko") if k in options.outputs]
     if not wanted:
         return []
-    import numpy as np
-
     from medcam.export.ko import build_key_objects
     from medcam.export.pm import build_parametric_map
     from medcam.export.seg import build_segmentation
@@ -213,6 +226,8 @@ def _write_derived(series: Series, values: Any, info: HeatmapInfo, tmp: Path,  #
 
     written: list[ExportedObject] = []
     built: dict[str, Any] = {}
+    import numpy as np
+
     for kind in wanted:
         t0 = time.perf_counter()
         if kind == "pm":
@@ -225,8 +240,8 @@ def _write_derived(series: Series, values: Any, info: HeatmapInfo, tmp: Path,  #
         elif kind == "sr":
             peak = tuple(int(i) for i in np.unravel_index(int(np.argmax(values)),
                                                           values.shape))
-            ds = build_sr(series, info, pm=built.get("pm"), seg=built.get("seg"),
-                          peak_index=peak)
+            ds = build_sr(series, info, pm=built["pm"], seg=built.get("seg"),
+                          peak_index=peak, finding=finding)
         else:
             refs = tuple(built[k] for k in ("pm", "sr") if k in built)
             ds = build_key_objects(series, values, info, k=options.key_slices,

@@ -13,13 +13,20 @@ any PACS. Conventions (checklist §5.4):
   Number for multi-frame sources) and describes model, method, class, probability
   and the per-volume scale in Derivation Description; Derivation Code Sequence
   carries the method's CID 217 "Visual Explanation" concept where one applies;
+* each frame is the enlarged slice framed by a banner band above and a legend band
+  below (:mod:`medcam.export.render`); the image pixels are never covered;
+* Pixel Spacing (SC Image module) is the source's, divided by the enlargement; for
+  projection radiographs it comes from Imager Pixel Spacing when the source has no
+  Pixel Spacing (:mod:`medcam.export._plane`);
 * Image Position/Orientation (Patient), Frame of Reference UID and Slice Location
   are added when the source has patient geometry, so viewers can sync scrolling
-  (not in the SC IOD; dciodvfy warnings allow-listed in the tests);
+  (not in the SC IOD; dciodvfy warnings allow-listed in the tests); the position is
+  that of the canvas' first pixel, above the image by the banner's height;
 * UIDs derive from source, model, method and class (:mod:`medcam.export.uids`),
   dates from :attr:`HeatmapInfo.created` or the source: identical input gives
   byte-identical files, and a re-send replaces the earlier series;
-* files ``IM000001.dcm``... in Explicit VR Little Endian, published atomically.
+* files ``IM000001.dcm``... in JPEG-LS Lossless by default (RLE Lossless or
+  uncompressed Explicit VR Little Endian on request), published atomically.
 """
 
 from __future__ import annotations
@@ -29,25 +36,39 @@ import math
 import re
 from io import BytesIO
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from highdicom.sc import SCImage
 from numpy.typing import NDArray
 from pydicom import dcmwrite
 from pydicom.dataset import Dataset
-from pydicom.uid import UID, ExplicitVRLittleEndian
-from pydicom.valuerep import format_number_as_ds
+from pydicom.uid import UID, ExplicitVRLittleEndian, JPEGLSLossless, RLELossless
 
 from medcam import __version__
+from medcam.durable import atomic_directory, write_synced
 from medcam.errors import ExportError
-from medcam.export._atomic import atomic_directory, write_synced
 from medcam.export._dicom import SOURCE_PURPOSE, code_item, copy_context, method_code, raw_text
-from medcam.export.render import render_frame, upscale_factor, volume_window
+from medcam.export._plane import add_geometry
+from medcam.export.render import (
+    DEFAULT_OPACITY,
+    DEFAULT_THRESHOLD,
+    layout,
+    render_frame,
+    upscale_factor,
+    volume_window,
+)
 from medcam.export.types import BANNER, ExportedObject, HeatmapInfo
 from medcam.export.uids import derive_uid
 from medcam.series.types import Series
 
-__all__ = ["SERIES_NUMBER_OFFSET", "method_code", "write_secondary_capture"]
+__all__ = ["SERIES_NUMBER_OFFSET", "TRANSFER_SYNTAXES", "Compression", "method_code",
+           "write_secondary_capture"]
+
+Compression = Literal["rle", "jpeg-ls"]
+#: Transfer syntax of each ``compression`` choice (``None``: uncompressed).
+TRANSFER_SYNTAXES: dict[Compression | None, str] = {
+    "rle": RLELossless, "jpeg-ls": JPEGLSLossless, None: ExplicitVRLittleEndian}
 
 #: Series Number of the export = source Series Number + this offset.
 SERIES_NUMBER_OFFSET = 1000
@@ -56,28 +77,26 @@ _DA_RE = re.compile(r"\d{8}")
 _TM_RE = re.compile(r"\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?")
 
 
-def _check_cam(series: Series, cam: NDArray[np.floating]) -> NDArray[np.float32]:
-    heat = np.asarray(cam)
+def _check_values(series: Series, values: NDArray[np.floating]) -> NDArray[np.float32]:
+    heat = np.asarray(values)
     if heat.shape != series.array.shape:
         raise ExportError(f"heatmap shape {heat.shape} differs from series {series.array.shape}")
     if not np.issubdtype(heat.dtype, np.floating) or not np.isfinite(heat).all():
         raise ExportError("heatmap must hold finite floating-point values")
-    if heat.min() < 0.0 or heat.max() > 1.0:
-        raise ExportError("heatmap must be normalised per volume to [0, 1]")
+    if heat.size and heat.min() < 0.0:
+        raise ExportError("heatmap values must be >= 0 (scale units)")
     return heat.astype(np.float32, copy=False)
 
 
-def _ds(value: float) -> str:
-    return format_number_as_ds(float(value))
-
-
-def _orientation_letters(vector: NDArray[np.float64]) -> str:
-    """PatientOrientation letters of a direction (PS3.3 C.7.6.1.1.1), major first."""
-    letters = []
-    for axis in np.argsort(-np.abs(vector), kind="stable"):
-        if abs(vector[axis]) > 1e-3:
-            letters.append(("RL", "AP", "FH")[axis][int(vector[axis] > 0)])
-    return "".join(letters)
+def _check_options(opacity: float, threshold: float, compression: Compression | None) -> str:
+    """Validate the rendering options; return the transfer syntax UID."""
+    if not (math.isfinite(opacity) and 0.0 < opacity <= 1.0):
+        raise ExportError("overlay opacity must lie in (0, 1]")
+    if not (math.isfinite(threshold) and 0.0 <= threshold < 1.0):
+        raise ExportError("display threshold must lie in [0, 1)")
+    if compression not in TRANSFER_SYNTAXES:
+        raise ExportError(f"compression must be one of {sorted(map(str, TRANSFER_SYNTAXES))}")
+    return TRANSFER_SYNTAXES[compression]
 
 
 def _timestamp(info: HeatmapInfo, header: Dataset) -> tuple[str, str] | None:
@@ -130,35 +149,9 @@ def _set_contribution_time(ds: Dataset, stamp: tuple[str, str] | None) -> None:
             item.ContributionDateTime = stamp[0] + stamp[1]
 
 
-def _add_geometry(ds: Dataset, series: Series, k: int, factor: int) -> None:
-    """Pixel Spacing, Patient Orientation and (for 3-D sources) the image plane."""
-    header = series.headers[k]
-    if series.has_patient_geometry:
-        geo = series.geometry
-        shift = -0.5 + 0.5 / factor  # centre of the first enlarged pixel, in source pixels
-        ds.ImagePositionPatient = [_ds(v) for v in geo.index_to_lps((k, shift, shift))]
-        row_dir, col_dir = geo.direction_matrix[:, 2], geo.direction_matrix[:, 1]
-        ds.ImageOrientationPatient = [_ds(v) for v in (*row_dir, *col_dir)]
-        ds.PixelSpacing = [_ds(geo.spacing[1] / factor), _ds(geo.spacing[2] / factor)]
-        ds.PatientOrientation = [_orientation_letters(row_dir), _orientation_letters(col_dir)]
-        for_uid = geo.frame_of_reference_uid or header.get("FrameOfReferenceUID")
-        if for_uid:
-            ds.FrameOfReferenceUID = for_uid
-        if header.get("SliceLocation") is not None and series.frame_numbers[k] is None:
-            ds.SliceLocation = header.SliceLocation
-        return
-    try:
-        spacing = [float(v) for v in header.get("PixelSpacing") or ()]
-    except (TypeError, ValueError):
-        spacing = []  # a malformed optional attribute is dropped, not fatal
-    if len(spacing) == 2 and all(math.isfinite(v) and v > 0 for v in spacing):
-        ds.PixelSpacing = [_ds(v / factor) for v in spacing]
-    orientation = header.get("PatientOrientation")
-    ds.PatientOrientation = list(orientation) if orientation and len(orientation) == 2 else None
-
-
 def _build(series: Series, info: HeatmapInfo, frame: NDArray[np.uint8], k: int,
-           factor: int, stamp: tuple[str, str] | None) -> Dataset:
+           factor: int, stamp: tuple[str, str] | None, banner: int = 0,
+           transfer_syntax_uid: str = ExplicitVRLittleEndian) -> Dataset:
     """Build the Secondary Capture dataset of slice ``k``."""
     header = series.headers[k]
     source_uid, frame_number = series.sop_instance_uids[k], series.frame_numbers[k]
@@ -171,7 +164,7 @@ def _build(series: Series, info: HeatmapInfo, frame: NDArray[np.uint8], k: int,
                                     str(frame_number or 0)),
         instance_number=k + 1, manufacturer=_MANUFACTURER,
         patient_orientation=("L", "P"),  # replaced by _add_geometry
-        transfer_syntax_uid=ExplicitVRLittleEndian,
+        transfer_syntax_uid=transfer_syntax_uid,
         series_description=info.series_description,
         manufacturer_model_name=_MANUFACTURER,
         software_versions=f"{_MANUFACTURER} {info.software_version}",
@@ -201,22 +194,35 @@ def _build(series: Series, info: HeatmapInfo, frame: NDArray[np.uint8], k: int,
         ds.DerivationCodeSequence = [code_item(code)]
     if header.get("LossyImageCompression") == "01":
         ds.LossyImageCompression = "01"
-    _add_geometry(ds, series, k, factor)
+    add_geometry(ds, series, k, factor, banner)
     _set_dates(ds, stamp)
     _set_contribution_time(ds, stamp)
     return ds
 
 
-def write_secondary_capture(series: Series, cam: NDArray[np.floating], info: HeatmapInfo,
-                            out_dir: Path) -> tuple[ExportedObject, ...]:
+def write_secondary_capture(series: Series, values: NDArray[np.floating], info: HeatmapInfo,
+                            out_dir: Path, *, opacity: float = DEFAULT_OPACITY,
+                            threshold: float = DEFAULT_THRESHOLD,
+                            compression: Compression | None = "jpeg-ls",
+                            ) -> tuple[ExportedObject, ...]:
     """Write the heatmap as a burned-in Secondary Capture series, one file per slice.
+
+    Each frame is the enlarged, windowed slice with the map blended over it
+    (``alpha = opacity * min(value, 1)`` where ``value >= threshold``), framed by the
+    banner band above and the legend band below (:func:`~medcam.export.render.layout`).
 
     Args:
         series: the source series.
-        cam: heatmap in [0, 1] normalised per volume, shaped like ``series.array``.
-        info: model, method, class and probability (the only text burned in).
+        values: heatmap in scale units (>= 0; 1 = ``info.scale``'s reference, values
+            above 1 are coloured as 1), shaped like ``series.array``.
+        info: model, method, class, probability and scale (the only text burned in).
         out_dir: folder to create; must not exist or be empty. Files are named
             ``IM000001.dcm``... in Instance Number order.
+        opacity: overlay opacity at value 1, in (0, 1].
+        threshold: values below it are not coloured, in [0, 1).
+        compression: ``"jpeg-ls"`` (JPEG-LS Lossless, default; about half the size
+            of RLE on these frames), ``"rle"`` (RLE Lossless) or ``None`` (Explicit
+            VR Little Endian, uncompressed).
 
     Returns:
         One :class:`ExportedObject` per source slice, in slice order.
@@ -226,7 +232,8 @@ def write_secondary_capture(series: Series, cam: NDArray[np.floating], info: Hea
             while building or writing; nothing is left in ``out_dir`` then.
 
     """
-    heat = _check_cam(series, cam)
+    heat = _check_values(series, values)
+    syntax = _check_options(float(opacity), float(threshold), compression)
     out_dir = Path(out_dir)
     rows, columns = series.array.shape[1:]
     factor = upscale_factor(rows, columns)
@@ -234,12 +241,15 @@ def write_secondary_capture(series: Series, cam: NDArray[np.floating], info: Hea
     monochrome1 = series.photometric_interpretation == "MONOCHROME1"
     stamp = _timestamp(info, series.headers[0])
     lines = (BANNER, info.model_line)
+    banner = layout(rows * factor, columns * factor, len(lines)).banner_bottom
     results = []
     try:
         with atomic_directory(out_dir) as tmp:
             for k in range(series.array.shape[0]):
-                frame = render_frame(series.array[k], heat[k], window, monochrome1, factor, lines)
-                ds = _build(series, info, frame, k, factor, stamp)
+                frame = render_frame(series.array[k], heat[k], window, monochrome1, factor,
+                                     lines, opacity=opacity, threshold=threshold,
+                                     note=info.scale_note)
+                ds = _build(series, info, frame, k, factor, stamp, banner, syntax)
                 buffer = BytesIO()
                 dcmwrite(buffer, ds, enforce_file_format=True)
                 data = buffer.getvalue()

@@ -9,8 +9,8 @@ from pathlib import Path
 from pydicom import dcmwrite
 from pydicom.dataset import Dataset
 
+from medcam.durable import write_synced
 from medcam.errors import ExportError
-from medcam.export._atomic import write_synced
 from medcam.export.types import ExportedObject, ObjectKind
 
 __all__ = ["write_object"]
@@ -21,7 +21,7 @@ def write_object(ds: Dataset, folder: Path, name: str, kind: ObjectKind, *,
     """Encode ``ds`` in the DICOM file format (PS3.10) and write it durably.
 
     The bytes are written to a new file, flushed and fsynced; the folder entry is
-    left to the caller (e.g. :func:`medcam.export._atomic.atomic_directory`).
+    left to the caller (e.g. :func:`medcam.durable.atomic_directory`).
 
     Args:
         ds: the object (a highdicom SOP instance or any dataset with file meta).

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -77,6 +77,14 @@ class ModelSpec:
         outside_value: value for grid points outside the series (before scaling);
             ``None`` uses the series minimum.
         description: one line for ``medcam models``.
+        positive_class: the class a finding is reported for (one of ``class_names``),
+            explained by default; ``None``: the predicted class is explained.
+        cam_scale: CAM method name -> the raw map value shown as 1.0 in
+            ``calibrated`` mode (finite, > 0), from ``medcam calibrate``.
+        class_codes: class name -> (CodeValue, CodingSchemeDesignator, CodeMeaning)
+            of the finding, e.g. ``("27925004", "SCT", "Nodule")``.
+        calibration: CAM method name -> how its ``cam_scale`` was computed (a
+            JSON-ready record: statistic, percentile, grid, cases, data set).
 
     """
 
@@ -96,6 +104,10 @@ class ModelSpec:
     modalities: tuple[str, ...] = ()
     outside_value: float | None = None
     description: str = ""
+    positive_class: str | None = None
+    cam_scale: Mapping[str, float] = field(default_factory=dict)
+    class_codes: Mapping[str, tuple[str, str, str]] = field(default_factory=dict)
+    calibration: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "weights", Path(self.weights))
@@ -121,6 +133,45 @@ class ModelSpec:
             raise ModelError("format must be 'state_dict' or 'torchscript'")
         if self.format == "state_dict" and not self.network:
             raise ModelError("a state_dict spec must name its network")
+        self._check_result_fields()
+
+    def _check_result_fields(self) -> None:
+        """Validate and freeze the result fields (positive class, scales, codes)."""
+        if self.positive_class is not None and self.positive_class not in self.class_names:
+            raise ModelError("positive_class must be one of class_names")
+        for name, value in (("cam_scale", self.cam_scale), ("class_codes", self.class_codes),
+                            ("calibration", self.calibration)):
+            if not isinstance(value, Mapping):
+                raise ModelError(f"{name} must be a table/object")
+        scales = {}
+        for method, value in self.cam_scale.items():
+            if not isinstance(method, str) or not method:
+                raise ModelError("cam_scale keys must be CAM method names")
+            if isinstance(value, bool) or not isinstance(value, int | float) or not (
+                    math.isfinite(value) and value > 0):
+                raise ModelError(f"cam_scale of {method!r} must be a finite number > 0")
+            scales[method] = float(value)
+        object.__setattr__(self, "cam_scale", MappingProxyType(scales))
+        codes = {}
+        for cls, code in self.class_codes.items():
+            if cls not in self.class_names:
+                raise ModelError(f"class_codes names {cls!r}, which is not in class_names")
+            if isinstance(code, str) or not isinstance(code, Sequence) or len(code) != 3 or \
+                    not all(isinstance(c, str) and c.strip() for c in code):
+                raise ModelError(f"class_codes of {cls!r} must be [CodeValue, "
+                                 "CodingSchemeDesignator, CodeMeaning]")
+            codes[cls] = (code[0], code[1], code[2])
+        object.__setattr__(self, "class_codes", MappingProxyType(codes))
+        records = {}
+        for method, record in self.calibration.items():
+            if method not in scales or not isinstance(record, Mapping):
+                raise ModelError("calibration records need a matching cam_scale entry")
+            records[method] = MappingProxyType(dict(record))
+        object.__setattr__(self, "calibration", MappingProxyType(records))
+
+    def scale_for(self, method: str) -> float | None:
+        """The calibrated raw value shown as 1.0 for ``method``, or ``None``."""
+        return self.cam_scale.get(method)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], base_dir: Path | None = None) -> ModelSpec:
@@ -178,4 +229,7 @@ class ModelSpec:
                           "high": self.intensity.high},
             "target_layer": self.target_layer, "modalities": list(self.modalities),
             "outside_value": self.outside_value, "description": self.description,
+            "positive_class": self.positive_class, "cam_scale": dict(self.cam_scale),
+            "class_codes": {k: list(v) for k, v in self.class_codes.items()},
+            "calibration": {k: dict(v) for k, v in self.calibration.items()},
         }

@@ -149,8 +149,13 @@ def make_projection(root: Path, tag: str = "dx", *, rows: int = 48, cols: int = 
                     charset: str | list[str] | None = None, name: bytes | str = "Doe^Jane",
                     photometric: str = "MONOCHROME1", sop_class: str | None = None,
                     modality: str = "DX", window: tuple[float, float] | None = None,
-                    extra: Dataset | None = None) -> Source:
-    """A single 2-D projection image (DX-like) without patient geometry."""
+                    extra: Dataset | None = None,
+                    spacing_keyword: str = "PixelSpacing") -> Source:
+    """A single 2-D projection image (DX-like) without patient geometry.
+
+    ``spacing_keyword`` names the attribute that carries the 0.15 mm spacing
+    (``PixelSpacing`` or ``ImagerPixelSpacing``, as DX/CR sources often have).
+    """
     folder = root / f"src-{tag}"
     folder.mkdir()
     arr = phantom(1, rows, cols) + 1000.0
@@ -160,7 +165,7 @@ def make_projection(root: Path, tag: str = "dx", *, rows: int = 48, cols: int = 
     h.SOPInstanceUID = _uid(tag, "sop")
     h.ImageType = ["ORIGINAL", "PRIMARY"]
     h.InstanceNumber = 1
-    h.PixelSpacing = [0.15, 0.15]
+    setattr(h, spacing_keyword, [0.15, 0.15])
     h.PatientOrientation = ["L", "F"]
     for elem in extra or ():
         h[elem.tag] = elem

@@ -62,7 +62,13 @@ CASES: dict[str, Callable[[Path, str], Source]] = {
         r, t, charset=["ISO 2022 IR 13", "ISO 2022 IR 87"], name=JAPANESE_NAME),
     "mg-laterality-lossy": _mammo,
     "ct-single-slice": lambda r, t: make_volume(r, t, n=1),
+    "dx-imager-pixel-spacing": lambda r, t: make_projection(
+        r, t, spacing_keyword="ImagerPixelSpacing"),
+    "ct-rle": lambda r, t: make_volume(r, t, n=2),
+    "ct-uncompressed": lambda r, t: make_volume(r, t, n=2),
 }
+#: Secondary Capture transfer syntax per case (default JPEG-LS Lossless).
+COMPRESSION = {"ct-rle": "rle", "ct-uncompressed": None}
 
 
 def _tool(name: str) -> str:
@@ -84,7 +90,8 @@ def exports(tmp_path_factory) -> dict[str, tuple[Source, list[Path]]]:
     for tag, build in CASES.items():
         src = build(root, tag)
         out = write_secondary_capture(src.series, peaked_cam(src.series.array.shape), INFO,
-                                      root / f"out-{tag}")
+                                      root / f"out-{tag}",
+                                      compression=COMPRESSION.get(tag, "jpeg-ls"))
         result[tag] = (src, [e.path for e in out])
     return result
 

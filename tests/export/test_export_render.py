@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from medcam.export.colormap import LUT, overlay
+from medcam.export.colormap import LUT, overlay, window_to_uint8
 from medcam.export.render import (
     MIN_SHORT_SIDE,
     burn_in,
@@ -46,12 +46,13 @@ def test_upscale_is_pixel_centre_aligned():
     assert upscale(np.full((5, 7), 77, dtype=np.uint8), 3).dtype == np.uint8
 
 
-def test_banner_changes_the_top_rows_only_and_holds_text():
+def test_banner_is_a_band_above_the_untouched_image_and_holds_text():
     plain = _frame()
     annotated = burn_in(plain, LINES, legend=False)
-    lay = layout(256, 256)
-    assert not np.array_equal(annotated[: lay.banner_bottom], plain[: lay.banner_bottom])
-    assert np.array_equal(annotated[lay.banner_bottom:], plain[lay.banner_bottom:])
+    lay = layout(256, 256, legend=False)
+    assert lay.banner_bottom > 0 and lay.legend_height == 0
+    assert annotated.shape == (lay.banner_bottom + 256, 256, 3) == (lay.rows, 256, 3)
+    assert np.array_equal(annotated[lay.banner_bottom:], plain)  # every image pixel kept
     band = annotated[: lay.banner_bottom]
     white = (band.min(axis=2) > 200).sum()
     assert white > 300  # glyph pixels of two text lines
@@ -60,6 +61,26 @@ def test_banner_changes_the_top_rows_only_and_holds_text():
         top = lay.pad + i * lay.line_height
         assert (band[top: top + lay.line_height].min(axis=2) > 200).any()
     assert (burn_in(plain, LINES[:1], legend=False)[: lay.banner_bottom] != band).any()
+
+
+def test_legend_is_a_band_below_the_image():
+    plain = _frame()
+    annotated = burn_in(plain, LINES)
+    lay = layout(256, 256)
+    assert annotated.shape == (lay.rows, 256, 3)
+    assert lay.rows == lay.banner_bottom + 256 + lay.legend_height
+    assert np.array_equal(annotated[lay.banner_bottom:lay.legend_top], plain)
+    legend = annotated[lay.legend_top:]
+    assert (legend.min(axis=2) > 200).sum() > 100  # the note's glyphs
+    assert lay.legend_top <= lay.bar[0] < lay.bar[1] <= lay.rows
+
+
+def test_legend_note_says_what_the_scale_means():
+    a = burn_in(_frame(), LINES, note="relative activation, normalised per volume")
+    b = burn_in(_frame(), LINES, note="calibrated activation, 1 = model's reference level")
+    lay = layout(256, 256)
+    assert np.array_equal(a[: lay.legend_top], b[: lay.legend_top])
+    assert not np.array_equal(a[lay.bar[1]:], b[lay.bar[1]:])
 
 
 def test_legend_shows_the_colour_scale():
@@ -93,7 +114,50 @@ def test_render_frame_enlarges_small_slices():
     values = np.zeros((64, 48), dtype=np.float32)
     cam = np.zeros((64, 48), dtype=np.float32)
     frame = render_frame(values, cam, (40.0, 400.0), False, upscale_factor(64, 48), LINES)
-    assert frame.shape == (64 * 6, 48 * 6, 3)
+    lay = layout(64 * 6, 48 * 6)
+    assert frame.shape == (lay.rows, 48 * 6, 3)
+    assert lay.legend_top - lay.banner_bottom == 64 * 6
+
+
+def _slice(rows: int = 40, cols: int = 30) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(3)
+    values = rng.normal(0.0, 300.0, (rows, cols)).astype(np.float32)
+    cam = np.zeros((rows, cols), dtype=np.float32)
+    cam[10:25, 5:20] = np.linspace(0.0, 2.0, 15, dtype=np.float32)[None, :]
+    return values, cam
+
+
+def test_image_region_is_the_blend_of_the_source_only():
+    values, cam = _slice()
+    factor = upscale_factor(*values.shape)
+    frame = render_frame(values, cam, (0.0, 800.0), False, factor, LINES,
+                         opacity=0.7, threshold=0.2)
+    lay = layout(40 * factor, 30 * factor)
+    expected = overlay(upscale(window_to_uint8(values, 0.0, 800.0), factor),
+                       np.clip(upscale(cam, factor), 0.0, 1.0), alpha_max=0.7, threshold=0.2)
+    assert np.array_equal(frame[lay.banner_bottom:lay.legend_top], expected)
+    assert frame.shape[0] - expected.shape[0] == lay.banner_bottom + lay.legend_height
+
+
+def test_values_above_one_are_coloured_as_one():
+    values, cam = _slice()
+    clipped = np.minimum(cam, 1.0)
+    a = render_frame(values, cam, (0.0, 800.0), False, 1, (), legend=False)
+    b = render_frame(values, clipped, (0.0, 800.0), False, 1, (), legend=False)
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, render_frame(values, cam * 0.5, (0.0, 800.0), False, 1, (),
+                                              legend=False))
+
+
+def test_threshold_and_opacity():
+    values, cam = _slice()
+    grey = window_to_uint8(values, 0.0, 800.0)
+    low = np.full_like(cam, 0.3)
+    frame = render_frame(values, low, (0.0, 800.0), False, 1, (), legend=False, threshold=0.4)
+    assert np.array_equal(frame, np.repeat(grey[..., None], 3, axis=2))  # not coloured
+    full = render_frame(values, np.ones_like(cam), (0.0, 800.0), False, 1, (), legend=False,
+                        opacity=1.0)
+    assert (full == LUT[255]).all()  # opaque at 1: the colour only
 
 
 def test_volume_window_is_per_volume():

@@ -10,7 +10,12 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.dataset import Dataset
-from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage
+from pydicom.uid import (
+    ExplicitVRLittleEndian,
+    JPEGLSLossless,
+    RLELossless,
+    SecondaryCaptureImageStorage,
+)
 
 import medcam
 import medcam.export.sc as sc_module
@@ -78,8 +83,11 @@ def test_content_contract(volume_factory):  # B-20
         assert ds.PlanarConfiguration == 0
         assert ds.BitsAllocated == 8
         assert ds.PixelRepresentation == 0
-        assert ds.pixel_array.shape == (256, 256, 3)
         lay = layout(256, 256)
+        # the image keeps all 256 x 256 pixels; banner and legend are extra rows
+        assert lay.banner_bottom > 0 and lay.legend_height > 0
+        assert ds.pixel_array.shape == (lay.rows, 256, 3)
+        assert lay.legend_top - lay.banner_bottom == 256
         banner = ds.pixel_array[: lay.banner_bottom]
         assert (banner.min(axis=2) > 200).sum() > 300  # burned-in banner glyphs
         top, bottom, _, right = lay.bar
@@ -104,14 +112,18 @@ def test_content_contract(volume_factory):  # B-20
         assert is_valid_uid(ds.SOPInstanceUID)
 
 
-def test_file_format(volume_factory):
-    inst = _export(volume_factory("ct", n=2))[0]
+@pytest.mark.parametrize(("compression", "syntax"), [
+    ("jpeg-ls", JPEGLSLossless), ("rle", RLELossless), (None, ExplicitVRLittleEndian)])
+def test_file_format(volume_factory, tmp_path, compression, syntax):
+    src = volume_factory("ct", n=2)
+    inst = write_secondary_capture(src.series, peaked_cam(src.series.array.shape), INFO,
+                                   tmp_path / "o", compression=compression)[0]
     raw = inst.path.read_bytes()
     assert raw[:128] == b"\0" * 128
     assert raw[128:132] == b"DICM"
     ds = _read(inst)
     meta = ds.file_meta
-    assert meta.TransferSyntaxUID == ExplicitVRLittleEndian
+    assert meta.TransferSyntaxUID == syntax
     assert meta.MediaStorageSOPClassUID == SecondaryCaptureImageStorage
     assert meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
     assert is_valid_uid(meta.ImplementationClassUID)
@@ -120,6 +132,20 @@ def test_file_format(volume_factory):
     assert group_end == 132 + 12 + meta.FileMetaInformationGroupLength
     assert not ds.is_implicit_VR
     assert ds.is_little_endian
+    assert ds.pixel_array.shape == (layout(256, 256).rows, 256, 3)
+
+
+def test_lossless_compression_keeps_every_pixel_and_shrinks_the_files(volume_factory, tmp_path):
+    src = volume_factory("lossless", n=3)
+    cam = peaked_cam(src.series.array.shape)
+    outs = {c: write_secondary_capture(src.series, cam, INFO, tmp_path / str(c), compression=c)
+            for c in ("jpeg-ls", "rle", None)}
+    plain = [_read(i).pixel_array for i in outs[None]]
+    for c in ("jpeg-ls", "rle"):
+        for inst, expected in zip(outs[c], plain, strict=True):
+            assert np.array_equal(_read(inst).pixel_array, expected)
+        assert sum(i.size for i in outs[c]) < 0.8 * sum(i.size for i in outs[None])
+    assert sum(i.size for i in outs["jpeg-ls"]) < sum(i.size for i in outs["rle"])
 
 
 def test_geometry_of_an_oblique_upscaled_series(volume_factory):
@@ -128,9 +154,10 @@ def test_geometry_of_an_oblique_upscaled_series(volume_factory):
     for k, inst in enumerate(_export(src)):
         ds = _read(inst)
         head = src.series.headers[k]
-        factor = ds.Rows // 32
+        factor = ds.Columns // 40
         assert factor == 8
-        assert ds.Columns == 40 * factor
+        lay = layout(32 * factor, 40 * factor)
+        assert ds.Rows == lay.rows == 32 * factor + lay.banner_bottom + lay.legend_height
         assert [float(v) for v in ds.ImageOrientationPatient] == pytest.approx(
             [float(v) for v in head.ImageOrientationPatient], abs=1e-6)
         assert [float(v) for v in ds.PixelSpacing] == pytest.approx(
@@ -140,9 +167,11 @@ def test_geometry_of_an_oblique_upscaled_series(volume_factory):
         iop = np.array([float(v) for v in ds.ImageOrientationPatient])
         ipp = np.array([float(v) for v in ds.ImagePositionPatient])
         ps = [float(v) for v in ds.PixelSpacing]
-        # the centre of source pixel (i, j) is the centre of the enlarged block around it
+        # the centre of source pixel (i, j) is the centre of the enlarged block around
+        # it, below the banner band (the plane's origin is the canvas' first pixel)
         for i, j in [(0, 0), (31, 39), (10, 25)]:
-            oi, oj = i * factor + (factor - 1) / 2, j * factor + (factor - 1) / 2
+            oi = lay.banner_bottom + i * factor + (factor - 1) / 2
+            oj = j * factor + (factor - 1) / 2
             out_lps = ipp + oj * ps[1] * iop[:3] + oi * ps[0] * iop[3:]
             assert out_lps == pytest.approx(geo.index_to_lps((k, i, j)), abs=1e-4)
         assert len(ds.PatientOrientation[0]) >= 2  # oblique: several letters
@@ -159,10 +188,15 @@ def test_patient_orientation(volume_factory, direction, expected):
 def test_large_slices_are_not_enlarged(volume_factory):
     src = volume_factory("big", n=1, rows=256, cols=300)
     ds = _read(_export(src)[0])
-    assert (ds.Rows, ds.Columns) == (256, 300)
+    lay = layout(256, 300)
+    assert (ds.Rows, ds.Columns) == (lay.rows, 300)
     assert [float(v) for v in ds.PixelSpacing] == [0.7, 0.8]
-    assert [float(v) for v in ds.ImagePositionPatient] == pytest.approx(
-        [float(v) for v in src.series.headers[0].ImagePositionPatient])
+    # the first image row lies banner_bottom rows below the plane's origin
+    head = src.series.headers[0]
+    col_dir = np.array([float(v) for v in head.ImageOrientationPatient[3:]])
+    assert [float(v) for v in ds.ImagePositionPatient] == pytest.approx(list(
+        np.array([float(v) for v in head.ImagePositionPatient])
+        - lay.banner_bottom * 0.7 * col_dir))
 
 
 def test_multiframe_source_references_frames(volume_factory):
@@ -184,14 +218,15 @@ def test_single_2d_projection_gives_one_instance(projection_factory):
     assert len(exported) == 1
     ds = _read(exported[0])
     assert ds.Modality == "DX"
-    assert (ds.Rows, ds.Columns) == (48 * 7, 40 * 7)
+    lay = layout(48 * 7, 40 * 7)
+    assert (ds.Rows, ds.Columns) == (lay.rows, 40 * 7)
     assert [float(v) for v in ds.PixelSpacing] == pytest.approx([0.15 / 7, 0.15 / 7])
     assert list(ds.PatientOrientation) == ["L", "F"]
     for kw in ("ImagePositionPatient", "ImageOrientationPatient", "FrameOfReferenceUID"):
         assert kw not in ds
     # MONOCHROME1: high values are dark on screen. The phantom's bright blob (+300)
     # must render darker than the surrounding soft tissue.
-    grey = ds.pixel_array.mean(axis=2)
+    grey = ds.pixel_array[lay.banner_bottom:lay.legend_top].mean(axis=2)
     blob = grey[int(48 * 0.4) * 7, int(40 * 0.6) * 7]
     tissue = grey[int(48 * 0.75) * 7, int(40 * 0.3) * 7]
     assert blob < tissue
@@ -333,10 +368,10 @@ def test_interrupt_mid_build_leaves_nothing(volume_factory, tmp_path, monkeypatc
     src = volume_factory("atom2", n=3)
     real = sc_module._build
 
-    def build(series, info, frame, k, factor, stamp):
+    def build(series, info, frame, k, *args):
         if k == 2:
             raise KeyboardInterrupt
-        return real(series, info, frame, k, factor, stamp)
+        return real(series, info, frame, k, *args)
 
     monkeypatch.setattr(sc_module, "_build", build)
     with pytest.raises(KeyboardInterrupt):
@@ -358,7 +393,7 @@ def test_existing_output_is_refused_and_untouched(volume_factory, tmp_path):
 
 
 @pytest.mark.parametrize("cam", [
-    np.zeros((3, 32, 32), np.float32), np.full((4, 32, 32), 1.5, np.float32),
+    np.zeros((3, 32, 32), np.float32), np.full((4, 32, 32), -0.5, np.float32),
     np.full((4, 32, 32), np.nan, np.float32), np.zeros((4, 32, 32), np.int32)])
 def test_bad_heatmaps_are_refused(volume_factory, tmp_path, cam):
     with pytest.raises(ExportError):
