@@ -77,6 +77,10 @@ class ModelSpec:
         outside_value: value for grid points outside the series (before scaling);
             ``None`` uses the series minimum.
         description: one line for ``medcam models``.
+        body_parts: accepted Body Part Examined values (empty: any; see
+            :mod:`medcam.model.fit`).
+        min_coverage_mm: smallest field of view in mm, one value per spatial axis of
+            the input or one for all (empty: none; see :mod:`medcam.model.fit`).
 
     """
 
@@ -96,6 +100,8 @@ class ModelSpec:
     modalities: tuple[str, ...] = ()
     outside_value: float | None = None
     description: str = ""
+    body_parts: tuple[str, ...] = ()
+    min_coverage_mm: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "weights", Path(self.weights))
@@ -121,6 +127,18 @@ class ModelSpec:
             raise ModelError("format must be 'state_dict' or 'torchscript'")
         if self.format == "state_dict" and not self.network:
             raise ModelError("a state_dict spec must name its network")
+        self._check_fit_fields()
+
+    def _check_fit_fields(self) -> None:
+        parts = [self.body_parts] if isinstance(self.body_parts, str) else self.body_parts
+        object.__setattr__(self, "body_parts", tuple(str(p).strip().upper() for p in parts))
+        cover = self.min_coverage_mm
+        cover = (cover,) if isinstance(cover, (int, float)) else tuple(cover)
+        if len(cover) not in (0, 1, self.spatial_dims) or not all(
+                isinstance(c, (int, float)) and math.isfinite(c) and c > 0 for c in cover):
+            raise ModelError("min_coverage_mm needs one positive mm value, or one per "
+                             "spatial dimension")
+        object.__setattr__(self, "min_coverage_mm", tuple(float(c) for c in cover))
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], base_dir: Path | None = None) -> ModelSpec:
@@ -178,4 +196,5 @@ class ModelSpec:
                           "high": self.intensity.high},
             "target_layer": self.target_layer, "modalities": list(self.modalities),
             "outside_value": self.outside_value, "description": self.description,
+            "body_parts": list(self.body_parts), "min_coverage_mm": list(self.min_coverage_mm),
         }
