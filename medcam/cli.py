@@ -1,8 +1,12 @@
 """Command line: ``medcam explain``, ``calibrate``, ``batch``, ``audit``, ``models``, ``methods``.
 
 Exit codes: 0 success; 2 bad input or usage (one ``error: ...`` line on stderr,
-nothing written); 3 some series were explained and others failed (the failures are
-listed in ``summary.json``); 1 an internal error (reported without a traceback).
+nothing else, nothing written); 3 some series were explained and others failed (the
+failures are listed in ``summary.json``); 1 an internal error (reported without a
+traceback). Library log records below ERROR and Python warnings are shown only with
+``--verbose``; ``--debug`` also prints the traceback of a failure. Series warnings
+(``summary.json`` ``warnings``) are printed as ``warning: ...`` lines on stderr.
+SIGTERM is handled like Ctrl-C, so staging folders are removed.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import json
 import logging
 import math
 import sys
-import warnings
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -34,6 +38,8 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="medcam", description="Class activation maps for DICOM series.")
+    p.add_argument("--verbose", action="store_true", help="show library log messages")
+    p.add_argument("--debug", action="store_true", help="--verbose and tracebacks")
     sub = p.add_subparsers(dest="command", required=True)
     ex = sub.add_parser("explain", help="explain every image series under INPUT")
     ex.add_argument("input", type=Path, help="DICOM folder tree or file")
@@ -65,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="slices in the Key Object Selection (default 3)")
     ex.add_argument("--pm-float", action="store_true",
                     help="Parametric Map as float32 instead of compressed 16-bit integers")
+    _add_hardening_args(ex)
     ca = sub.add_parser("calibrate", help="measure a model's calibrated CAM scale on a dataset",
                         description="Explain the positive class on every case of DATASET "
                                     "(one subfolder per case, a SEG marks a positive case) "
@@ -83,6 +90,10 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("methods", help="list the CAM methods")
     add_audit_parser(sub)
     add_batch_parser(sub)
+    for sp in sub.choices.values():  # the global flags also after the subcommand
+        for flag in ("--verbose", "--debug"):
+            sp.add_argument(flag, action="store_true", default=argparse.SUPPRESS,
+                            help=argparse.SUPPRESS)
     return p
 
 
@@ -117,6 +128,62 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError("needs a positive number") from exc
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError("needs a positive number")
+    return value
+
+
+def _add_hardening_args(ex: argparse.ArgumentParser) -> None:
+    from medcam.series.stack import GEOMETRY_TOLERANCE
+
+    ex.add_argument("--geometry-tolerance", type=_positive, default=GEOMETRY_TOLERANCE,
+                    metavar="F", help="in-plane drift allowed between slice positions, as a "
+                    f"fraction of the pixel spacing (default {GEOMETRY_TOLERANCE})")
+    ex.add_argument("--assume-pixel-spacing", type=_positive, default=None, metavar="MM",
+                    help="pixel spacing for a radiograph that declares none (default: refuse)")
+    ex.add_argument("--force", action="store_true",
+                    help="run even if the model's body part or field-of-view check fails")
+
+
+class _StderrHandler(logging.Handler):
+    """Writes to the current ``sys.stderr`` (so that a redirected stderr is honoured)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:  # noqa: BLE001 - logging must never raise
+            self.handleError(record)
+
+
+def _configure_logging(verbose: bool, debug: bool) -> logging.Handler:
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if debug else logging.INFO if verbose else logging.ERROR)
+    handler.setLevel(root.level)
+    logging.captureWarnings(True)
+    return handler
+
+
+def _check_input(args: argparse.Namespace) -> None:
+    """Name a missing input path exactly as typed on the command line."""
+    from medcam.errors import NotDicomError
+
+    typed = getattr(args, "input", None) if args.command == "explain" else \
+        getattr(args, "archive", None) if args.command == "batch" else None
+    if typed is None or "://" in str(typed):
+        return
+    path = Path(typed)
+    if not (path.exists() or path.is_symlink()):
+        raise NotDicomError(f"input path {str(typed)!r} does not exist")
+
+
 def _cmd_models() -> int:
     from medcam.model.load import builtin_names, resolve_spec
 
@@ -148,9 +215,18 @@ def _cmd_explain(args: argparse.Namespace) -> int:
                             sc_threshold=args.sc_threshold,
                             sc_compression=None if args.sc_compression == "none"
                             else args.sc_compression)
-    report = explain_folder(args.input, args.out, model=args.model, method=args.method,
-                            target=args.target, target_layer=args.target_layer,
-                            device=args.device, options=options, scale=args.scale)
+    from medcam.staging import terminate_as_interrupt
+
+    with terminate_as_interrupt():
+        report = explain_folder(args.input, args.out, model=args.model, method=args.method,
+                                target=args.target, target_layer=args.target_layer,
+                                device=args.device, options=options, scale=args.scale,
+                                geometry_tolerance=args.geometry_tolerance,
+                                assume_pixel_spacing=args.assume_pixel_spacing,
+                                force=args.force)
+    for item in report.results:
+        for note in item.warnings:
+            sys.stderr.write(f"warning: series {item.series_instance_uid}: {note}\n")
     if not args.quiet:
         for item in report.results:
             if item.error is None:
@@ -168,9 +244,18 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``medcam`` command; returns the exit code."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    warnings.filterwarnings("ignore", module="pydicom")
+    debug = bool(getattr(args, "debug", False))
+    handler = _configure_logging(bool(getattr(args, "verbose", False)) or debug, debug)
     try:
+        return _dispatch(args, debug)
+    finally:
+        logging.getLogger().removeHandler(handler)
+        logging.captureWarnings(False)
+
+
+def _dispatch(args: argparse.Namespace, debug: bool) -> int:
+    try:
+        _check_input(args)
         if args.command == "models":
             return _cmd_models()
         if args.command == "methods":
@@ -183,12 +268,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_calibrate(args)
         return _cmd_explain(args)
     except MedcamError as exc:
+        if debug:
+            traceback.print_exc()
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        sys.stderr.write("error: interrupted\n")
-        return 130
+    except KeyboardInterrupt as exc:
+        from medcam.staging import Terminated
+
+        terminated = isinstance(exc, Terminated)
+        sys.stderr.write(f"error: {'terminated' if terminated else 'interrupted'}\n")
+        return 143 if terminated else 130
     except Exception as exc:  # noqa: BLE001 - the CLI must never print a traceback
+        if debug:
+            traceback.print_exc()
         sys.stderr.write(f"error: internal error ({type(exc).__name__}); please report it\n")
         return EXIT_INTERNAL
 

@@ -14,6 +14,7 @@ are not).
     │   ├── UnsupportedTransferSyntaxError
     │   ├── PixelDataError
     │   ├── NotAVolumeError(reason)
+    │   │   └── MissingSliceError
     │   └── LimitExceededError
     ├── ModelError
     │   ├── WeightsMismatchError
@@ -42,6 +43,7 @@ __all__ = [
     "FetchError",
     "LimitExceededError",
     "MedcamError",
+    "MissingSliceError",
     "ModelError",
     "NoImageSeriesError",
     "NotAVolumeError",
@@ -102,6 +104,22 @@ class NotAVolumeError(SeriesError):
         super().__init__(f"series is not a regular volume ({reason}): {detail}")
         self.reason = reason
         self.detail = detail
+
+
+class MissingSliceError(NotAVolumeError):
+    """A slice is missing inside the stack: one gap is a whole multiple of the others.
+
+    Args:
+        position: 1-based position of the (first) missing slice in the complete series.
+        total: number of slices the complete series would have.
+        detail: a human sentence (no patient data).
+
+    """
+
+    def __init__(self, position: int, total: int, detail: str) -> None:
+        super().__init__("missing_slice", detail)
+        self.position = position
+        self.total = total
 
 
 class ModelError(MedcamError):

@@ -12,7 +12,11 @@ Layout of the output folder::
 
 Everything is first written to a staging folder beside ``OUT`` and moved into place
 series by series once complete, so an interrupted or failed run never leaves a
-half-written series, and nothing at all when no series could be explained.
+half-written series, and nothing at all when no series could be explained. Staging
+folders of runs that were killed are swept before a run starts
+(:mod:`medcam.staging`). Each series entry of ``summary.json`` lists ``warnings``:
+what the reader accepted but noticed (:mod:`medcam.series.completeness`) and a model
+grid that covers less than 90 % of the series (:mod:`medcam.model.fit`).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from medcam.durable import publish_directory, replace_file, write_file_atomic, write_synced
-from medcam.errors import MedcamError, NoImageSeriesError
+from medcam.errors import MedcamError
 from medcam.explanation import Explanation, ScaleChoice, explain, resolve_scale
 from medcam.export.result_set import (
     ALL_OUTPUTS,
@@ -37,9 +41,13 @@ from medcam.export.result_set import (
     parse_outputs,
 )
 from medcam.export.uids import safe_folder_name
+from medcam.model.fit import check_fit, coverage_warnings, fit_warnings
 from medcam.model.load import LoadedModel, load_model
-from medcam.series import SeriesRef, find_series, read_series
+from medcam.series import SeriesRef, read_series
+from medcam.series.scan import no_series_error, scan_series
+from medcam.series.stack import GEOMETRY_TOLERANCE
 from medcam.series.types import Series
+from medcam.staging import staging_dir, sweep_stale
 
 __all__ = ["RunReport", "SeriesResult", "explain_folder", "safe_folder_name", "series_result"]
 
@@ -70,6 +78,7 @@ class SeriesResult:
     notes: tuple[str, ...] = ()
     preview: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -85,7 +94,7 @@ class RunReport:
 
 
 def series_result(series: Series, exp: Explanation, exported: ExportedSeries,
-                  read_s: float = 0.0) -> SeriesResult:
+                  read_s: float = 0.0, warnings: tuple[str, ...] = ()) -> SeriesResult:
     """The run record of one explained series, from what its export wrote.
 
     Args:
@@ -94,6 +103,7 @@ def series_result(series: Series, exp: Explanation, exported: ExportedSeries,
         exported: the objects written (their folder is the one published, relative
             to the run's output folder).
         read_s: seconds spent reading the series (recorded under ``read``).
+        warnings: notes beyond the series' own ``warnings`` (both are recorded).
 
     """
     rel = Path(exported.folder.name)
@@ -114,19 +124,25 @@ def series_result(series: Series, exp: Explanation, exported: ExportedSeries,
         preview=str(rel / "preview.png") if exported.preview else None,
         timings={"read": read_s, **exp.timings, **exported.timings,
                  "export": sum(exported.timings.values())},
+        warnings=series.warnings + tuple(warnings),
     )
 
 
 def _explain_one(ref: SeriesRef, loaded: LoadedModel, method: str, target: str | None,
                  target_layer: str | None, device: str, staging: Path,
-                 options: ExportOptions, scale: ScaleChoice) -> SeriesResult:
+                 options: ExportOptions, scale: ScaleChoice, read: dict[str, Any],
+                 force: bool) -> SeriesResult:
     t0 = time.perf_counter()
-    series = read_series(ref)
+    series = read_series(ref, **read)
     t_read = time.perf_counter() - t0
+    if not force:
+        check_fit(series, loaded.spec)
     exp = explain(series, loaded, method, target, target_layer=target_layer, device=device,
                   scale=scale)
     folder = staging / safe_folder_name(series.series_instance_uid)
-    return series_result(series, exp, export_series(series, exp, folder, options), t_read)
+    notes = fit_warnings(series, loaded.spec) + coverage_warnings(series.geometry, exp.grid)
+    return series_result(series, exp, export_series(series, exp, folder, options), t_read,
+                         notes)
 
 
 def explain_folder(input_path: Path, out_dir: Path, *, model: str = "demo-ct3d",
@@ -134,11 +150,17 @@ def explain_folder(input_path: Path, out_dir: Path, *, model: str = "demo-ct3d",
                    target_layer: str | None = None, device: str = "cpu",
                    outputs: str | tuple[str, ...] = ALL_OUTPUTS,
                    options: ExportOptions | None = None,
-                   scale: ScaleChoice = None) -> RunReport:
+                   scale: ScaleChoice = None,
+                   geometry_tolerance: float = GEOMETRY_TOLERANCE,
+                   assume_pixel_spacing: float | None = None,
+                   force: bool = False) -> RunReport:
     """Explain every image series under ``input_path`` into ``out_dir``.
 
     ``outputs`` chooses the objects written (``"sc,pm,seg,sr,ko"``); ``options``,
     when given, sets every export option (its ``outputs`` win).
+    ``geometry_tolerance`` and ``assume_pixel_spacing`` go to
+    :func:`~medcam.series.read_series`; ``force`` skips the model's body-part and
+    field-of-view checks (:func:`~medcam.model.fit.check_fit`).
 
     ``target`` and ``scale`` are those of :func:`medcam.explain` (default: the
     model's positive class, at its calibrated scale where it has one).
@@ -155,23 +177,27 @@ def explain_folder(input_path: Path, out_dir: Path, *, model: str = "demo-ct3d",
 
     cam.describe(method)  # unknown method: fail before reading anything
     resolve_scale(loaded.spec, method, scale, 1.0)  # no calibration: fail before reading
-    refs = find_series(input_path)
+    refs, scanned = scan_series(input_path)
     if not refs:
-        raise NoImageSeriesError("no image series found under the input path")
+        raise no_series_error(scanned)
     out_dir = Path(out_dir)
-    staging = out_dir.parent / f".{out_dir.name}.staging-{os.getpid()}"
+    sweep_stale(out_dir)
+    staging = staging_dir(out_dir)
     staging.mkdir(parents=True, exist_ok=False)
+    read = {"geometry_tolerance": geometry_tolerance,
+            "assume_pixel_spacing": assume_pixel_spacing}
     try:
         results, first_error = [], None
         for ref in refs:
             try:
                 results.append(_explain_one(ref, loaded, method, target, target_layer, device,
-                                            staging, options, scale))
+                                            staging, options, scale, read, force))
             except MedcamError as exc:
                 first_error = first_error or exc
                 results.append(SeriesResult(ref.series_instance_uid, ref.study_instance_uid,
                                             ref.modality, error=str(exc),
-                                            error_type=type(exc).__name__))
+                                            error_type=type(exc).__name__,
+                                            warnings=ref.warnings))
         if all(r.error for r in results):
             assert first_error is not None
             raise first_error

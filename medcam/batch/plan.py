@@ -18,7 +18,8 @@ number of files, not their size. Every file ends up in exactly one place:
   ``medcam``), so outputs pushed back into an archive are never explained again;
 * files that are not DICOM, cannot be parsed or have no Series Instance UID are
   counted; every unit with a file in the same folder carries a warning, since such
-  a file may have been one of its slices.
+  a file may have been one of its slices; so are entries that cannot be read at all
+  (``unreadable``: symlink loops, dangling links, FIFOs), which never stop the run.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from types import MappingProxyType
 from medcam.batch.scancache import HeaderFacts, ScanCache
 from medcam.batch.units import WorkUnit, listing_key
 from medcam.export.uids import derive_uid
-from medcam.series.headers import expand_files
+from medcam.series.walk import walk_files
 
 __all__ = ["PlannedOutcome", "Plan", "plan_folder"]
 
@@ -59,7 +60,7 @@ class Plan:
         units: the image series, sorted by Study then Series Instance UID.
         outcomes: series decided at plan time.
         counts: files looked at and files that belong to no series
-            (``files``, ``not_dicom``, ``corrupt``, ``no_series_uid``).
+            (``files``, ``not_dicom``, ``corrupt``, ``unreadable``, ``no_series_uid``).
 
     """
 
@@ -87,7 +88,12 @@ def _read(archive: Path, exclude: Path | None, cache: ScanCache,
     non_image: dict[str, str] = {}
     counts: Counter[str] = Counter()
     lost_dirs: Counter[Path] = Counter()
-    for path in expand_files(archive):
+    listing = walk_files(archive)
+    for path in listing.unreadable:
+        counts["files"] += 1
+        counts["unreadable"] += 1
+        lost_dirs[path.parent] += 1
+    for path in listing.files:
         if exclude is not None and path.absolute().is_relative_to(exclude):
             continue
         try:
@@ -187,7 +193,7 @@ def plan_folder(archive: Path, exclude: Path | None = None,
             warnings=_warnings(series, lost_dirs)))
     units.sort(key=lambda u: (u.study_instance_uid, u.series_instance_uid, u.key))
     outcomes.sort(key=lambda o: (o.study_instance_uid, o.series_instance_uid, o.key))
-    for name in ("files", "not_dicom", "corrupt", "no_series_uid"):
+    for name in ("files", "not_dicom", "corrupt", "unreadable", "no_series_uid"):
         counts.setdefault(name, 0)
     return Plan(tuple(units), tuple(outcomes), counts)
 

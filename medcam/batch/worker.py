@@ -220,7 +220,8 @@ class SeriesProcessor:
                 output_dir=str(rel), files=tuple(str(rel / o.path.name)
                                                  for o in exported.objects),
                 outputs=tuple({**d, "file": str(rel / d["file"])} for d in exported.describe()),
-                notes=exported.notes, warnings=unit.warnings, timings=timings)
+                notes=exported.notes, warnings=unit.warnings + series.warnings,
+                timings=timings)
             _write_summary(exported.folder, entry, exported.objects, exp.provenance)
             _publish(exported.folder, dest, stage)
         finally:

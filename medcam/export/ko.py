@@ -105,8 +105,8 @@ def _add_frames(ko: Dataset, series: Series, picks: list[int]) -> None:
     """Name the key frames in the IMAGE items of multi-frame sources (TID 2010)."""
     frames: dict[str, list[int]] = {}
     for q in picks:
-        if series.frame_numbers[q] is not None:
-            frames.setdefault(series.sop_instance_uids[q], []).append(int(series.frame_numbers[q]))
+        if (n := series.frame_numbers[q]) is not None:
+            frames.setdefault(series.sop_instance_uids[q], []).append(int(n))
     for item in ko.ContentSequence:
         for ref in item.get("ReferencedSOPSequence", ()):
             if ref.ReferencedSOPInstanceUID in frames:

@@ -30,6 +30,7 @@ import highdicom as hd
 import numpy as np
 from numpy.typing import NDArray
 from pydicom.uid import (
+    UID,
     ExplicitVRLittleEndian,
     JPEG2000Lossless,
     JPEGLSLossless,
@@ -120,7 +121,7 @@ def build_parametric_map(series: Series, values: NDArray[np.floating], info: Hea
         slope, syntax = 1.0, ExplicitVRLittleEndian
         mappings = _mappings(info, 1.0, (0.0, max(1.0, float(heat.max()))))
     else:
-        slope, syntax = quantisation_slope(heat), transfer_syntax_uid
+        slope, syntax = quantisation_slope(heat), UID(transfer_syntax_uid)
         pixels = np.minimum(np.rint(heat / slope), _MAX_STORED).astype(np.uint16)
         mappings = _mappings(info, slope, (0, _MAX_STORED))
     # The float map is another object than the 16-bit one: its own UIDs.
@@ -130,7 +131,8 @@ def build_parametric_map(series: Series, values: NDArray[np.floating], info: Hea
         pm = hd.pm.ParametricMap(
             source_datasets(series), in_source_order(series, pixels), series_uid,
             series_number(series.headers[0], "pm"),
-            sop_uid, 1, "medcam", info.model_name[:64], software_versions(info),
+            sop_uid, 1, "medcam", info.model_name[:64],
+            software_versions(info),  # type: ignore[arg-type]
             info.model_sha256, False, mappings,
             voi_lut_transformations=[hd.VOILUTTransformation(
                 window_center=0.5 / slope, window_width=1.0 / slope)],

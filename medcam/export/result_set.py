@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from medcam.durable import atomic_directory
 from medcam.errors import ExportError
@@ -84,7 +84,7 @@ class ExportOptions:
     pm_float: bool = False
     sc_opacity: float | None = None
     sc_threshold: float | None = None
-    sc_compression: str | None = "jpeg-ls"
+    sc_compression: Literal["jpeg-ls", "rle"] | None = "jpeg-ls"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "outputs", parse_outputs(tuple(self.outputs)))
@@ -226,6 +226,7 @@ def _write_derived(series: Series, values: Any, info: HeatmapInfo, tmp: Path,  #
 
     written: list[ExportedObject] = []
     built: dict[str, Any] = {}
+    ds: Any
     import numpy as np
 
     for kind in wanted:
@@ -238,8 +239,8 @@ def _write_derived(series: Series, values: Any, info: HeatmapInfo, tmp: Path,  #
                 notes.append(f"seg: no voxel at or above {options.seg_threshold:g} on the "
                              "map's scale; no Segmentation written")
         elif kind == "sr":
-            peak = tuple(int(i) for i in np.unravel_index(int(np.argmax(values)),
-                                                          values.shape))
+            s, r, c = (int(i) for i in np.unravel_index(int(np.argmax(values)), values.shape))
+            peak = (s, r, c)
             ds = build_sr(series, info, pm=built["pm"], seg=built.get("seg"),
                           peak_index=peak, finding=finding)
         else:

@@ -102,7 +102,8 @@ def build_segmentation(series: Series, values: NDArray[np.floating], info: Heatm
             source_datasets(series), in_source_order(series, mask.astype(np.uint8)),
             hd.seg.SegmentationTypeValues.BINARY, [description], series_uid,
             series_number(series.headers[0], "seg"), sop_uid, 1, "medcam",
-            info.model_name[:64], software_versions(info), info.model_sha256,
+            info.model_name[:64], software_versions(info),  # type: ignore[arg-type]
+            info.model_sha256,
             content_label="HEATMAP", content_description=f"AI heatmap region {label}"[:64])
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise ExportError(f"Segmentation export failed ({type(exc).__name__})") from exc

@@ -152,7 +152,7 @@ def build_sr(series: Series, info: HeatmapInfo, *, pm: Dataset, seg: Dataset | N
     try:
         pm_frame = frame_of_source(pm, series.sop_instance_uids[k], series.frame_numbers[k])
         slice_ref = hd.sr.SourceImageForMeasurement.from_source_image(
-            header, None if series.frame_numbers[k] is None else [series.frame_numbers[k]])
+            header, None if (n := series.frame_numbers[k]) is None else [n])
         pm_ref = hd.sr.SourceImageForMeasurement.from_source_image(pm, [pm_frame])
 
         def probability() -> hd.sr.Measurement:

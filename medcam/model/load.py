@@ -14,8 +14,8 @@ from torch import nn
 from medcam.errors import ModelError, WeightsMismatchError
 from medcam.model.spec import ModelSpec
 
-__all__ = ["BUILTIN_DIR", "LoadedModel", "builtin_names", "load_model", "resolve_spec",
-           "sha256_file"]
+__all__ = ["BUILTIN_DIR", "LoadedModel", "builtin_names", "check_device", "load_model",
+           "resolve_spec", "sha256_file"]
 
 BUILTIN_DIR = Path(__file__).parent / "specs"
 #: Name of the spec stored inside a TorchScript archive (``torch.jit.save(_extra_files=...)``).
@@ -77,14 +77,48 @@ def _spec_from_torchscript(path: Path) -> ModelSpec:
     return ModelSpec.from_mapping(data)
 
 
+def check_device(device: str | torch.device) -> torch.device:
+    """Parse a torch device and check that this machine has it.
+
+    Args:
+        device: e.g. ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``.
+
+    Returns:
+        The device.
+
+    Raises:
+        ModelError: not a device name, or its backend or index is not available here.
+
+    """
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise ModelError(f"{str(device)[:40]!r} is not a torch device (e.g. cpu, cuda, "
+                         "cuda:1)") from exc
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ModelError("device cuda was requested but CUDA is not available here (no "
+                             "GPU, no driver, or a CPU-only torch); use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ModelError(f"device {dev} was requested but this machine has "
+                             f"{torch.cuda.device_count()} CUDA device(s)")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ModelError("device mps was requested but MPS is not available here")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise ModelError(f"device type {dev.type} is not supported (cpu, cuda, mps)")
+    return dev
+
+
 def load_model(model: str | Path | ModelSpec, device: str | torch.device = "cpu") -> LoadedModel:
     """Build the network of a spec, check the weights' sha256 and load them (eval mode).
 
     Raises:
-        ModelError: unknown network, unreadable or incompatible weights.
+        ModelError: unknown network, unreadable or incompatible weights, or a device
+            this machine does not have (:func:`check_device`).
         WeightsMismatchError: the weights file's sha256 differs from the spec.
 
     """
+    check_device(device)
     spec = resolve_spec(model)
     if not spec.weights.is_file():
         raise ModelError(f"weights file {spec.weights.name} of model {spec.name} is missing")

@@ -85,6 +85,10 @@ class ModelSpec:
             of the finding, e.g. ``("27925004", "SCT", "Nodule")``.
         calibration: CAM method name -> how its ``cam_scale`` was computed (a
             JSON-ready record: statistic, percentile, grid, cases, data set).
+        body_parts: accepted Body Part Examined values (empty: any; see
+            :mod:`medcam.model.fit`).
+        min_coverage_mm: smallest field of view in mm, one value per spatial axis of
+            the input or one for all (empty: none; see :mod:`medcam.model.fit`).
 
     """
 
@@ -108,6 +112,8 @@ class ModelSpec:
     cam_scale: Mapping[str, float] = field(default_factory=dict)
     class_codes: Mapping[str, tuple[str, str, str]] = field(default_factory=dict)
     calibration: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    body_parts: tuple[str, ...] = ()
+    min_coverage_mm: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "weights", Path(self.weights))
@@ -134,6 +140,7 @@ class ModelSpec:
         if self.format == "state_dict" and not self.network:
             raise ModelError("a state_dict spec must name its network")
         self._check_result_fields()
+        self._check_fit_fields()
 
     def _check_result_fields(self) -> None:
         """Validate and freeze the result fields (positive class, scales, codes)."""
@@ -143,14 +150,14 @@ class ModelSpec:
                             ("calibration", self.calibration)):
             if not isinstance(value, Mapping):
                 raise ModelError(f"{name} must be a table/object")
-        scales = {}
-        for method, value in self.cam_scale.items():
+        scales: dict[str, float] = {}
+        for method, scale in self.cam_scale.items():
             if not isinstance(method, str) or not method:
                 raise ModelError("cam_scale keys must be CAM method names")
-            if isinstance(value, bool) or not isinstance(value, int | float) or not (
-                    math.isfinite(value) and value > 0):
+            if isinstance(scale, bool) or not isinstance(scale, int | float) or not (
+                    math.isfinite(scale) and scale > 0):
                 raise ModelError(f"cam_scale of {method!r} must be a finite number > 0")
-            scales[method] = float(value)
+            scales[method] = float(scale)
         object.__setattr__(self, "cam_scale", MappingProxyType(scales))
         codes = {}
         for cls, code in self.class_codes.items():
@@ -172,6 +179,17 @@ class ModelSpec:
     def scale_for(self, method: str) -> float | None:
         """The calibrated raw value shown as 1.0 for ``method``, or ``None``."""
         return self.cam_scale.get(method)
+
+    def _check_fit_fields(self) -> None:
+        parts = [self.body_parts] if isinstance(self.body_parts, str) else self.body_parts
+        object.__setattr__(self, "body_parts", tuple(str(p).strip().upper() for p in parts))
+        cover = self.min_coverage_mm
+        cover = (cover,) if isinstance(cover, (int, float)) else tuple(cover)
+        if len(cover) not in (0, 1, self.spatial_dims) or not all(
+                isinstance(c, (int, float)) and math.isfinite(c) and c > 0 for c in cover):
+            raise ModelError("min_coverage_mm needs one positive mm value, or one per "
+                             "spatial dimension")
+        object.__setattr__(self, "min_coverage_mm", tuple(float(c) for c in cover))
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], base_dir: Path | None = None) -> ModelSpec:
@@ -232,4 +250,5 @@ class ModelSpec:
             "positive_class": self.positive_class, "cam_scale": dict(self.cam_scale),
             "class_codes": {k: list(v) for k, v in self.class_codes.items()},
             "calibration": {k: dict(v) for k, v in self.calibration.items()},
+            "body_parts": list(self.body_parts), "min_coverage_mm": list(self.min_coverage_mm),
         }

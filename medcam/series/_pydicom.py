@@ -50,14 +50,19 @@ def quiet_pydicom() -> Iterator[None]:
 
     """
     previous = config.settings.reading_validation_mode
+    previous_level = _PYDICOM_LOGGER.level
     log_filter = _DropAll()
     config.settings.reading_validation_mode = config.IGNORE
     _PYDICOM_LOGGER.addFilter(log_filter)
+    # Child loggers (pydicom.pixels.decoders.base logs decoder tracebacks) inherit this
+    # level; a filter on the parent would not stop their records.
+    _PYDICOM_LOGGER.setLevel(logging.CRITICAL + 1)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:
+        _PYDICOM_LOGGER.setLevel(previous_level)
         _PYDICOM_LOGGER.removeFilter(log_filter)
         config.settings.reading_validation_mode = previous
 

@@ -28,7 +28,8 @@ from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRL
 from medcam.errors import LimitExceededError, NotDicomError, PixelDataError
 from medcam.series._pydicom import PYDICOM_ERRORS
 
-__all__ = ["CHECKED_LATER", "MAX_FILE_BYTES", "CorruptDicomError", "open_dataset"]
+__all__ = ["CHECKED_LATER", "MAX_FILE_BYTES", "CorruptDicomError", "UnreadableFileError",
+           "open_dataset"]
 
 #: Largest file accepted for a full read, in bytes (checked before reading).
 MAX_FILE_BYTES = 2 * 1024**3
@@ -46,6 +47,14 @@ _RAW_GROUPS = (0x0002, 0x0008)
 
 class CorruptDicomError(NotDicomError):
     """A file looks like DICOM (``DICM`` prefix or raw data set) but cannot be parsed."""
+
+
+class UnreadableFileError(NotDicomError):
+    """A file exists but cannot be read: permission, a dangling or looping link, no bytes.
+
+    Such a file may have been a slice of a series, so it is counted apart from files
+    that are readable but not DICOM.
+    """
 
 
 def _looks_like_raw_dataset(prefix: bytes) -> bool:
@@ -82,7 +91,8 @@ def open_dataset(path: Path, *, stop_before_pixels: bool) -> Dataset:
         UID it was read with.
 
     Raises:
-        NotDicomError: the file cannot be opened or does not look like DICOM.
+        UnreadableFileError: the file cannot be opened or is empty.
+        NotDicomError: the file does not look like DICOM.
         CorruptDicomError: it looks like DICOM but cannot be parsed.
         LimitExceededError: a full read (not ``stop_before_pixels``) of a file larger
             than :data:`MAX_FILE_BYTES`; header reads stop before the pixel data.
@@ -91,6 +101,8 @@ def open_dataset(path: Path, *, stop_before_pixels: bool) -> Dataset:
     """
     try:
         size = path.stat().st_size
+        if size == 0:
+            raise UnreadableFileError("a file is empty (0 bytes)")
         if size > MAX_FILE_BYTES and not stop_before_pixels:
             raise LimitExceededError(
                 f"a file holds {size} bytes, more than the limit of {MAX_FILE_BYTES}")
@@ -101,7 +113,7 @@ def open_dataset(path: Path, *, stop_before_pixels: bool) -> Dataset:
             if not part10 and not _looks_like_raw_dataset(prefix):
                 raise NotDicomError("a file is not DICOM (no 'DICM' prefix at byte 128)")
     except OSError as exc:
-        raise NotDicomError("a file could not be opened") from exc
+        raise UnreadableFileError("a file could not be opened") from exc
     try:
         with open(path, "rb") as fp:
             ds = dcmread(fp, stop_before_pixels=stop_before_pixels, force=not part10)

@@ -24,12 +24,14 @@ make ``read_series`` on a folder refuse (see :mod:`medcam.series.scan`).
 
 Which files are DICOM is decided by :func:`medcam.series.files.open_dataset`. In a
 folder or a file list, files that are not DICOM are skipped and counted; a single
-file given on its own must be DICOM.
+file given on its own must be DICOM. Entries that exist but cannot be read (a
+dangling or looping link, a FIFO or device, a file or folder without read
+permission, an empty file) are skipped and counted as *unreadable*, never raised:
+they may have been slices, so the series beside them carry a warning.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,10 +40,12 @@ from pydicom.dataset import Dataset
 
 from medcam.errors import NotDicomError
 from medcam.series._pydicom import quiet_pydicom
-from medcam.series.files import CorruptDicomError, open_dataset
+from medcam.series.files import CorruptDicomError, UnreadableFileError, open_dataset
+from medcam.series.walk import FileListing, expand_files, walk_files
 
 __all__ = [
     "NON_SOURCE_SOP_CLASS_ROOTS",
+    "FileListing",
     "InstanceHeader",
     "ScanResult",
     "expand_files",
@@ -49,6 +53,7 @@ __all__ = [
     "iter_headers",
     "non_image_reason",
     "scan",
+    "walk_files",
 ]
 
 #: SOP Class UIDs (and every UID below them) that are never source images.
@@ -105,6 +110,10 @@ class ScanResult:
         n_files: number of files looked at.
         n_not_dicom: how many of them were not DICOM.
         n_corrupt: how many looked like DICOM but could not be parsed.
+        n_unreadable: entries that exist but could not be read (see the module
+            docstring); included in ``n_files``.
+        n_unreadable_dirs: folders that could not be listed.
+        lost: the files counted in ``n_corrupt`` and ``n_unreadable``.
 
     """
 
@@ -112,6 +121,9 @@ class ScanResult:
     n_files: int
     n_not_dicom: int
     n_corrupt: int = 0
+    n_unreadable: int = 0
+    n_unreadable_dirs: int = 0
+    lost: tuple[Path, ...] = ()
 
     def count(self, kind: str) -> int:
         """Return the number of headers of one kind (``image``, ``non_image``, ``broken``)."""
@@ -160,41 +172,6 @@ def header_kind(ds: Dataset) -> str:
     return "image" if "Rows" in ds and "Columns" in ds else "broken"
 
 
-def expand_files(paths: Path | str | Sequence[Path | str]) -> list[Path]:
-    """List the files under folders and files, each once, folders walked in sorted order.
-
-    Args:
-        paths: a folder (searched recursively), a file, or a sequence of both.
-
-    Returns:
-        The files, in walk order; a file reached twice (e.g. through a link) is kept once.
-
-    Raises:
-        NotDicomError: a path is missing or not a regular file.
-
-    """
-    items: Iterable[Path | str] = [paths] if isinstance(paths, (str, Path)) else paths
-    files: list[Path] = []
-    for item in items:
-        path = Path(item)
-        if path.is_dir():
-            for root, dirs, names in os.walk(path):
-                dirs.sort()
-                files.extend(Path(root) / name for name in sorted(names))
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise NotDicomError("an input path does not exist or is not a regular file")
-    seen: set[Path] = set()
-    unique = []
-    for file in files:
-        key = file.resolve()
-        if key not in seen:
-            seen.add(key)
-            unique.append(file)
-    return unique
-
-
 def iter_headers(files: Iterable[Path], *,
                  strict: bool = False) -> Iterator[tuple[Path, InstanceHeader | None, str]]:
     """Read the header of each file, one at a time (nothing is kept).
@@ -205,8 +182,8 @@ def iter_headers(files: Iterable[Path], *,
 
     Yields:
         ``(file, header, outcome)``: ``outcome`` is ``"dicom"`` with the header, or
-        ``"not_dicom"`` / ``"corrupt"`` (looks like DICOM, cannot be parsed) with
-        ``None``.
+        ``"not_dicom"`` / ``"corrupt"`` (looks like DICOM, cannot be parsed) /
+        ``"unreadable"`` (cannot be opened, or empty) with ``None``.
 
     Raises:
         NotDicomError: ``strict`` and a file is not DICOM.
@@ -220,6 +197,11 @@ def iter_headers(files: Iterable[Path], *,
             if strict:
                 raise
             yield file, None, "corrupt"
+            continue
+        except UnreadableFileError:
+            if strict:
+                raise
+            yield file, None, "unreadable"
             continue
         except NotDicomError:
             if strict:
@@ -243,14 +225,20 @@ def scan(paths: Path | str | Sequence[Path | str], *, strict: bool = False) -> S
         NotDicomError: a path is missing, or ``strict`` and a file is not DICOM.
 
     """
-    files = expand_files(paths)
+    listing = walk_files(paths)
+    if strict and listing.unreadable:
+        raise UnreadableFileError("the input file cannot be read (a dangling or looping "
+                                  "link, or not a regular file)")
     headers: list[InstanceHeader] = []
-    n_not_dicom = n_corrupt = 0
-    for _, header, outcome in iter_headers(files, strict=strict):
+    lost = list(listing.unreadable)
+    outcomes = {"not_dicom": 0, "corrupt": 0, "unreadable": len(listing.unreadable)}
+    for file, header, outcome in iter_headers(listing.files, strict=strict):
         if header is not None:
             headers.append(header)
-        elif outcome == "corrupt":
-            n_corrupt += 1
-        else:
-            n_not_dicom += 1
-    return ScanResult(tuple(headers), len(files), n_not_dicom, n_corrupt)
+            continue
+        outcomes[outcome] += 1
+        if outcome != "not_dicom":
+            lost.append(file)
+    return ScanResult(tuple(headers), len(listing.files) + len(listing.unreadable),
+                      outcomes["not_dicom"], outcomes["corrupt"], outcomes["unreadable"],
+                      listing.n_unreadable_dirs, tuple(lost))

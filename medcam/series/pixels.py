@@ -40,11 +40,13 @@ __all__ = [
     "LUMA_WEIGHTS",
     "MAX_DECODED_BYTES",
     "MAX_VOXELS",
+    "check_decodable",
     "check_limits",
     "check_transfer_syntax",
     "decode_into",
     "default_window",
     "output_photometric_interpretation",
+    "rescale",
 ]
 
 #: Largest number of voxels (slices x rows x columns) a series may declare.
@@ -151,7 +153,17 @@ def _strict_float(ds: Dataset, keyword: str) -> float | None:
     return values[0]
 
 
-def _rescale(ds: Dataset, frame_index: int) -> tuple[float, float]:
+def rescale(ds: Dataset, frame_index: int) -> tuple[float, float]:
+    """Return (Rescale Slope, Rescale Intercept) of one frame ((1, 0) when absent).
+
+    Args:
+        ds: the instance's header.
+        frame_index: 0-based frame index (enhanced multi-frame: per-frame groups first).
+
+    Raises:
+        PixelDataError: a value is malformed or not finite.
+
+    """
     sources = [group_item(ds, frame_index, "PixelValueTransformationSequence")] \
         if is_enhanced(ds) else []
     for source in [*sources, ds]:
@@ -211,6 +223,18 @@ def _decode(path: Path, header: Dataset) -> tuple[Dataset, NDArray[np.generic]]:
             f"pixel data could not be decoded ({type(exc).__name__} in the decoder)") from exc
 
 
+def check_decodable(path: Path, header: Dataset) -> None:
+    """Read and decode one instance's pixel data completely, keeping nothing.
+
+    Raises:
+        UnsupportedTransferSyntaxError: no installed decoder handles the pixel data.
+        PixelDataError: pixel data missing, truncated or undecodable.
+        NotDicomError: the file cannot be read again.
+
+    """
+    _decode(path, header)
+
+
 def _grey(ds: Dataset, arr: NDArray[np.generic]) -> NDArray[np.float64]:
     value = str(ds.get("PhotometricInterpretation", "")).strip().upper()
     if value == "PALETTE COLOR":
@@ -265,7 +289,7 @@ def decode_into(path: Path, header: Dataset, slots: Mapping[int, int],
             except PYDICOM_ERRORS as exc:
                 raise PixelDataError("the Modality LUT Sequence could not be applied") from exc
         else:
-            slope, intercept = _rescale(ds, frame_index)
+            slope, intercept = rescale(ds, frame_index)
             out[slice_index] = frame.astype(np.float64) * slope + intercept
     if not np.isfinite(out[list(slots.values())]).all():
         raise PixelDataError("pixel values are not finite after the modality LUT")

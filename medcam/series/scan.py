@@ -10,11 +10,12 @@ Instance UID (:func:`orphan_headers`) could belong to any series.
 
 from __future__ import annotations
 
-import logging
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from medcam.errors import NoImageSeriesError, NotDicomError, SeriesError
 from medcam.series.headers import (
     NON_SOURCE_SOP_CLASS_ROOTS,
     InstanceHeader,
@@ -32,15 +33,14 @@ __all__ = [
     "SeriesRef",
     "find_series",
     "group_series",
+    "no_series_error",
     "header_kind",
     "non_image_reason",
     "orphan_headers",
     "scan",
+    "scan_series",
     "series_ref",
 ]
-
-_LOG = logging.getLogger(__name__)
-
 
 @dataclass(frozen=True, repr=False)
 class SeriesRef:
@@ -52,6 +52,9 @@ class SeriesRef:
         modality: Modality of the first instance ("" if absent).
         paths: the files holding the series' instances, sorted.
         n_instances: number of distinct SOP Instances among ``paths``.
+        n_lost: files in the folders of ``paths`` that could not be read or parsed
+            (any of them may have been a slice of this series).
+        warnings: what the header pass noticed (no patient data).
 
     """
 
@@ -60,6 +63,8 @@ class SeriesRef:
     modality: str
     paths: tuple[Path, ...]
     n_instances: int
+    n_lost: int = 0
+    warnings: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         paths = tuple(Path(p) for p in self.paths)
@@ -67,7 +72,10 @@ class SeriesRef:
             raise ValueError("`paths` must hold at least one file")
         if not 1 <= self.n_instances <= len(paths):
             raise ValueError("`n_instances` must be between 1 and the number of paths")
+        if self.n_lost < 0:
+            raise ValueError("`n_lost` must not be negative")
         object.__setattr__(self, "paths", paths)
+        object.__setattr__(self, "warnings", tuple(self.warnings))
 
     def __repr__(self) -> str:
         """Show UIDs, modality and counts only (paths may carry patient names)."""
@@ -141,11 +149,14 @@ def orphan_headers(headers: Iterable[InstanceHeader]) -> list[InstanceHeader]:
     return [h for h in headers if h.kind == "broken" and not h.series_instance_uid]
 
 
-def series_ref(group: SeriesGroup) -> SeriesRef:
+def series_ref(group: SeriesGroup, lost_dirs: Counter[Path] | None = None,
+               warnings: tuple[str, ...] = ()) -> SeriesRef:
     """Summarise one group from :func:`group_series`.
 
     Args:
         group: the headers of one series.
+        lost_dirs: per folder, the files that could not be read or parsed.
+        warnings: notes for every series of the scan.
 
     Returns:
         Its :class:`SeriesRef`; ``paths`` include the broken headers of the series.
@@ -160,7 +171,31 @@ def series_ref(group: SeriesGroup) -> SeriesRef:
         modality=str(first.get("Modality", "") or ""),
         paths=tuple(sorted(h.path for h in members)),
         n_instances=len(uids),
+        n_lost=sum((lost_dirs or Counter())[d] for d in {h.path.parent for h in members}),
+        warnings=warnings,
     )
+
+
+def scan_series(paths: Path | str | Sequence[Path | str]) -> tuple[list[SeriesRef], ScanResult]:
+    """Find the image series under folders and files, and say what the scan found.
+
+    Args:
+        paths: a folder (searched recursively), a file, or a sequence of both.
+
+    Returns:
+        The series (as :func:`find_series`) and the :class:`ScanResult`.
+
+    Raises:
+        NotDicomError: a path does not exist.
+
+    """
+    result = scan(paths)
+    groups = group_series(result.headers)
+    lost_dirs: Counter[Path] = Counter(p.parent for p in result.lost)
+    lost_dirs.update(h.path.parent for h in orphan_headers(result.headers))
+    notes = (f"{result.n_unreadable_dirs} folder(s) under the input could not be listed",) \
+        if result.n_unreadable_dirs else ()
+    return [series_ref(group, lost_dirs, notes) for group in groups], result
 
 
 def find_series(paths: Path | str | Sequence[Path | str]) -> list[SeriesRef]:
@@ -169,8 +204,9 @@ def find_series(paths: Path | str | Sequence[Path | str]) -> list[SeriesRef]:
     Args:
         paths: a folder (searched recursively), a file, or a sequence of both.
             Files that are not DICOM and DICOM objects that are not source images
-            are skipped; unparseable DICOM files and image headers without Series
-            Instance UID or Rows/Columns are skipped with a logged warning.
+            are skipped; files that cannot be read or parsed and image headers
+            without Series Instance UID or Rows/Columns are skipped and counted in
+            the ``n_lost`` of every series in their folder.
 
     Returns:
         One :class:`SeriesRef` per image series, sorted by Study then Series
@@ -180,11 +216,35 @@ def find_series(paths: Path | str | Sequence[Path | str]) -> list[SeriesRef]:
         NotDicomError: a path does not exist.
 
     """
-    result = scan(paths)
-    groups = group_series(result.headers)
-    orphans = orphan_headers(result.headers)
-    if result.n_corrupt or orphans:
-        _LOG.warning("skipped %d DICOM files that could not be parsed and %d image headers "
-                     "without Series Instance UID and Rows/Columns", result.n_corrupt,
-                     len(orphans))
-    return [series_ref(group) for group in groups]
+    return scan_series(paths)[0]
+
+
+def no_series_error(result: ScanResult) -> SeriesError:
+    """The error for a scan that found no image series, saying what it found instead.
+
+    Args:
+        result: the scan.
+
+    Returns:
+        :class:`NotDicomError` when nothing could be read at all (unreadable files or
+        folders only), else :class:`NoImageSeriesError`.
+
+    """
+    if result.n_files == result.n_unreadable and (result.n_unreadable
+                                                  or result.n_unreadable_dirs):
+        return NotDicomError(
+            f"the input could not be read: {result.n_unreadable} unreadable file(s) "
+            f"(permission, dangling or looping link, empty, not a regular file) and "
+            f"{result.n_unreadable_dirs} folder(s) that could not be listed")
+    if result.n_files == 0:
+        return NoImageSeriesError("the input holds no files")
+    if result.n_files == 1 and result.headers:
+        ds = result.headers[0].dataset
+        reason = non_image_reason(ds) or "it has an image SOP class but no Rows/Columns"
+        return NoImageSeriesError(f"the file holds no image series: {reason}")
+    return NoImageSeriesError(
+        f"no image series among {result.n_files} files: {result.n_not_dicom} are not DICOM, "
+        f"{result.n_corrupt} could not be parsed, "
+        f"{result.count('non_image')} are DICOM objects that are not source images, "
+        f"{result.count('broken')} are image headers without Rows/Columns, "
+        f"{result.n_unreadable} could not be read")

@@ -12,19 +12,21 @@ Slice Location), ascending. The volume's geometry is then:
   Between Slices, else Slice Thickness, else 1.0.
 
 Every check that fails raises :class:`~medcam.errors.NotAVolumeError` with a
-reason code; no slice is ever dropped. Tolerances are the module constants below.
+reason code; no slice is ever dropped. Tolerances are the module constants below;
+the in-plane drift allowed (gantry tilt check) is ``geometry_tolerance x the smaller
+Pixel Spacing value + PERPENDICULAR_TOLERANCE_RELATIVE x the distance travelled
+along the normal``, so it scales with the pixel size (default
+:data:`GEOMETRY_TOLERANCE`: a tenth of a pixel). When every gap is a whole multiple
+``m`` of the median gap and one ``m >= 2``, slices are missing inside the stack:
+:class:`~medcam.errors.MissingSliceError` (reason ``missing_slice``) names the
+position of the first missing one, rather than ``irregular_spacing``.
 
 A single frame with neither Image Position nor Image Orientation (Patient) is a
-projection image (DX, CR, MG, XA, US, SC, ...): it gets ``has_patient_geometry =
-False``, origin ``(0, 0, 0)``, the placeholder direction :data:`PROJECTION_DIRECTION`
-(that of an axial slice: columns along +x, rows along +y, slice along +z; not a
-patient orientation), slice spacing 1.0, and the in-plane spacing of Pixel Spacing,
-else Imager Pixel Spacing, else 1.0 mm (logged as a warning).
+projection image (DX, CR, MG, XA, US, SC, ...); see :mod:`medcam.series._projection`.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -32,16 +34,16 @@ import numpy as np
 from numpy.typing import NDArray
 from pydicom.dataset import Dataset
 
-from medcam.errors import NotAVolumeError
+from medcam.errors import MissingSliceError, NotAVolumeError
 from medcam.geometry import PROJECTION_DIRECTION, Geometry
 from medcam.series._frames import FrameInfo, SliceRef, frames_of
-from medcam.series._pydicom import BadValueError, get_floats
+from medcam.series._projection import projection_spacing
 
 __all__ = [
     "DUPLICATE_POSITION_TOLERANCE_MM",
+    "GEOMETRY_TOLERANCE",
     "ORIENTATION_TOLERANCE",
     "ORTHONORMAL_INPUT_TOLERANCE",
-    "PERPENDICULAR_TOLERANCE_MM",
     "PERPENDICULAR_TOLERANCE_RELATIVE",
     "PIXEL_SPACING_RELATIVE_TOLERANCE",
     "PROJECTION_DIRECTION",
@@ -51,13 +53,13 @@ __all__ = [
     "plan_volume",
 ]
 
-_LOG = logging.getLogger(__name__)
-
 #: Each consecutive projected gap must be within this fraction of the mean gap.
 SPACING_RELATIVE_TOLERANCE = 1e-2
-#: Largest in-plane drift (mm) of a slice position from the line through the first
-#: position along the normal is this plus the relative term below (catches tilt).
-PERPENDICULAR_TOLERANCE_MM = 1e-2
+#: Default largest in-plane drift of a slice position from the line through the first
+#: position along the normal, as a fraction of the smaller in-plane pixel spacing
+#: (plus the relative term below; catches gantry tilt). A drift of a tenth of a pixel
+#: moves no voxel centre by more than 0.1 voxel.
+GEOMETRY_TOLERANCE = 0.1
 #: Relative part of the in-plane drift tolerance, per mm travelled along the normal.
 PERPENDICULAR_TOLERANCE_RELATIVE = 1e-3
 #: Largest difference between any Image Orientation (Patient) value and the first slice's.
@@ -80,12 +82,14 @@ class VolumePlan:
         slices: the source of each slice, in slice order.
         has_patient_geometry: False for a projection image without Image
             Position/Orientation (Patient).
+        warnings: what was assumed or corrected (no patient data).
 
     """
 
     geometry: Geometry
     slices: tuple[SliceRef, ...]
     has_patient_geometry: bool
+    warnings: tuple[str, ...] = ()
 
 
 def _pixel_spacing(frames: Sequence[FrameInfo]) -> tuple[float, float]:
@@ -138,7 +142,26 @@ def _positions(frames: Sequence[FrameInfo]) -> NDArray[np.float64]:
     return positions
 
 
-def _check_stack(positions: NDArray[np.float64], normal: NDArray[np.float64]) -> float:
+def _missing_slices(gaps: NDArray[np.float64]) -> None:
+    """Raise MissingSliceError when every gap is a whole multiple of the median gap."""
+    if len(gaps) < 2:
+        return
+    median = float(np.median(gaps))
+    multiple = np.rint(gaps / median)
+    if (multiple < 2).all() or (multiple < 1).any() or (
+            np.abs(gaps - multiple * median) > SPACING_RELATIVE_TOLERANCE * multiple * median
+    ).any():
+        return
+    k = int(np.argmax(multiple >= 2))
+    total = int(multiple.sum()) + 1
+    raise MissingSliceError(
+        k + 2, total,
+        f"slice {k + 2} of {total} is missing: the gap after slice {k + 1} is "
+        f"{int(multiple[k])} times the others ({gaps[k]:.4f} mm, median {median:.4f} mm)")
+
+
+def _check_stack(positions: NDArray[np.float64], normal: NDArray[np.float64],
+                 drift_mm: float) -> float:
     """Check sorted positions along ``normal``; return the mean slice spacing."""
     along = positions @ normal
     gaps = np.diff(along)
@@ -151,16 +174,18 @@ def _check_stack(positions: NDArray[np.float64], normal: NDArray[np.float64]) ->
     offsets = positions - positions[0]
     travelled = offsets @ normal
     drift = np.linalg.norm(offsets - np.outer(travelled, normal), axis=1)
-    allowed = PERPENDICULAR_TOLERANCE_MM + PERPENDICULAR_TOLERANCE_RELATIVE * np.abs(travelled)
+    allowed = drift_mm + PERPENDICULAR_TOLERANCE_RELATIVE * np.abs(travelled)
     if (drift > allowed).any():
         k = int(np.argmax(drift - allowed))
         raise NotAVolumeError(
             "gantry_tilt",
             f"slice positions drift {drift[k]:.3f} mm in-plane from the slice normal by "
-            f"slice {k} (tolerance {allowed[k]:.3f} mm): gantry tilt or sheared stack")
+            f"slice {k} (tolerance {allowed[k]:.3f} mm; see --geometry-tolerance): gantry "
+            "tilt or sheared stack")
     mean_gap = float((along[-1] - along[0]) / (len(along) - 1))
     deviation = np.abs(gaps - mean_gap)
     if (deviation > SPACING_RELATIVE_TOLERANCE * mean_gap).any():
+        _missing_slices(gaps)
         k = int(np.argmax(deviation))
         raise NotAVolumeError(
             "irregular_spacing",
@@ -169,26 +194,13 @@ def _check_stack(positions: NDArray[np.float64], normal: NDArray[np.float64]) ->
     return mean_gap
 
 
-def _projection_plan(ds: Dataset, frame: FrameInfo) -> VolumePlan:
-    spacing: tuple[float, ...] | None = None
-    for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
-        try:
-            spacing = get_floats(ds, keyword, 2)
-        except BadValueError as exc:
-            raise NotAVolumeError("bad_pixel_spacing", f"{keyword} is malformed") from exc
-        if spacing is not None:
-            if not np.isfinite(spacing).all() or min(spacing) <= 0:
-                raise NotAVolumeError("bad_pixel_spacing",
-                                      f"{keyword} must be two positive finite numbers")
-            break
-    if spacing is None:
-        _LOG.warning("image has neither Pixel Spacing nor Imager Pixel Spacing; "
-                     "assuming 1.0 mm pixels")
-        spacing = (1.0, 1.0)
+def _projection_plan(ds: Dataset, frame: FrameInfo,
+                     assume_pixel_spacing: float | None) -> VolumePlan:
+    spacing, notes = projection_spacing(ds, assume_pixel_spacing)
     geometry = Geometry((1, frame.rows, frame.columns), (1.0, spacing[0], spacing[1]),
                         (0.0, 0.0, 0.0),
                         PROJECTION_DIRECTION, None)
-    return VolumePlan(geometry, (frame.ref,), has_patient_geometry=False)
+    return VolumePlan(geometry, (frame.ref,), has_patient_geometry=False, warnings=notes)
 
 
 def _frame_of_reference_uid(datasets: Sequence[Dataset]) -> str | None:
@@ -200,11 +212,16 @@ def _frame_of_reference_uid(datasets: Sequence[Dataset]) -> str | None:
     return uid or None
 
 
-def plan_volume(datasets: Sequence[Dataset]) -> VolumePlan:
+def plan_volume(datasets: Sequence[Dataset], *, geometry_tolerance: float = GEOMETRY_TOLERANCE,
+                assume_pixel_spacing: float | None = None) -> VolumePlan:
     """Sort the frames of a series into a volume and compute its geometry.
 
     Args:
         datasets: the headers of the series' instances (one per SOP Instance).
+        geometry_tolerance: in-plane drift allowed, as a fraction of the smaller
+            Pixel Spacing value (see the module docstring).
+        assume_pixel_spacing: in-plane spacing (mm) for a projection image that
+            declares none (see :mod:`medcam.series._projection`).
 
     Returns:
         The slice order and the volume geometry.
@@ -220,14 +237,15 @@ def plan_volume(datasets: Sequence[Dataset]) -> VolumePlan:
     if len({(f.rows, f.columns) for f in frames}) > 1:
         raise NotAVolumeError("mixed_size", "slices have different Rows or Columns")
     if len(frames) == 1 and frames[0].position is None and frames[0].orientation is None:
-        return _projection_plan(datasets[0], frames[0])
+        return _projection_plan(datasets[0], frames[0], assume_pixel_spacing)
     normal, col, row = _cosines(frames)
     positions = _positions(frames)
     pixel_spacing = _pixel_spacing(frames)
     order = np.argsort(positions @ normal, kind="stable")
     positions = positions[order]
     if len(frames) > 1:
-        slice_spacing = _check_stack(positions, normal)
+        slice_spacing = _check_stack(positions, normal,
+                                     geometry_tolerance * min(pixel_spacing))
     else:
         slice_spacing = frames[0].slice_spacing or 1.0
     geometry = Geometry(

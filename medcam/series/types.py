@@ -36,6 +36,10 @@ class Series:
         window: default (centre, width) from the source, if it has one.
         has_patient_geometry: False for projection images (DX/CR/MG) whose grid
             is not placed in patient space by Image Position/Orientation.
+        paths: the file of each slice, in slice order.
+        warnings: what the reader noticed but did not refuse (lost end slices,
+            unreadable files beside the series, Rescale Slope 0, assumed spacing);
+            one sentence each, no patient data (see :mod:`medcam.series.completeness`).
 
     """
 
@@ -52,6 +56,7 @@ class Series:
     window: tuple[float, float] | None = None
     has_patient_geometry: bool = True
     paths: tuple[Path, ...] = field(default=(), compare=False)
+    warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         arr = np.asarray(self.array, dtype=np.float32)
@@ -68,6 +73,7 @@ class Series:
                 raise ValueError(f"`{name}` must have one entry per slice ({n})")
         if self.photometric_interpretation not in ("MONOCHROME1", "MONOCHROME2"):
             raise ValueError("`photometric_interpretation` must be MONOCHROME1 or MONOCHROME2")
+        object.__setattr__(self, "warnings", tuple(str(w) for w in self.warnings))
         arr = arr.copy() if arr is self.array and arr.flags.writeable else arr
         arr.flags.writeable = False
         object.__setattr__(self, "array", arr)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections import deque
+from pathlib import Path
 
 import pydicom
 import pytest
@@ -40,7 +41,8 @@ def test_plan_of_a_messy_archive(tmp_path):
         ("sr", "skipped", "not_an_image_series")]
     dups = next(u for uid, u in by_uid.items() if roles[uid] == "good_with_duplicates")
     assert (len(dups.paths), dups.n_instances) == (11, 8)
-    assert dict(plan.counts) == {"files": 55, "not_dicom": 2, "corrupt": 1, "no_series_uid": 0}
+    assert dict(plan.counts) == {"files": 55, "not_dicom": 2, "corrupt": 1, "unreadable": 0,
+                                 "no_series_uid": 0}
     assert all(not u.warnings for u in plan.units)
     assert [u.key for u in plan.units] == sorted(u.key for u in plan.units)  # one study
     assert PATIENT_NAME not in repr(plan) and PATIENT_ID not in repr(plan)
@@ -192,3 +194,20 @@ def test_dispatch_isolates_the_unit_that_kills_its_worker(tmp_path):
     assert len(recorded) == 7  # each unit recorded once
     assert engine.max_held == DEPTH
     assert engine.restarts == 2  # once with a neighbour in flight, once alone
+
+
+def test_symlink_loop_is_a_counted_skip(tmp_path: Path) -> None:
+    """Issue 12 finding 5: a file symlink loop used to stop the whole plan (RuntimeError)."""
+    import numpy as np
+
+    from medcam.geometry import Geometry
+    from medcam.synthetic.dicom import write_series as _write
+
+    geometry = Geometry((4, 8, 8), (3.0, 2.0, 2.0), (0.0, 0.0, 0.0),
+                        (0, 0, 1, 0, 1, 0, 1, 0, 0))
+    _write(np.zeros(geometry.shape, np.float32), geometry, tmp_path, uid_seed="loop")
+    (tmp_path / "a.dcm").symlink_to(tmp_path / "b.dcm")
+    (tmp_path / "b.dcm").symlink_to(tmp_path / "a.dcm")
+    plan = plan_folder(tmp_path)
+    assert plan.counts["unreadable"] == 2 and len(plan.units) == 1
+    assert plan.units[0].warnings

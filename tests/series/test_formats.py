@@ -118,14 +118,15 @@ def test_projection_dx(tmp_path: Path) -> None:
     assert series.frame_numbers == (None,)
 
 
-def test_projection_without_spacing_defaults_to_1mm(tmp_path: Path,
-                                                    caplog: pytest.LogCaptureFixture) -> None:
+def test_projection_without_spacing_is_refused_unless_assumed(tmp_path: Path) -> None:
     path = write_projection(np.zeros((4, 5)), (0.25, 0.4), tmp_path / "dx.dcm", uid_seed="dx0")
     rewrite(path, lambda ds: delattr(ds, "ImagerPixelSpacing"))
-    with caplog.at_level("WARNING", logger="medcam.series.stack"):
-        series = read_series(path)
-    assert series.geometry.spacing == (1.0, 1.0, 1.0)
-    assert "assuming 1.0 mm" in caplog.text
+    with pytest.raises(NotAVolumeError) as info:
+        read_series(path)
+    assert info.value.reason == "missing_pixel_spacing"
+    series = read_series(path, assume_pixel_spacing=0.7)
+    assert series.geometry.spacing == (1.0, 0.7, 0.7)
+    assert any("assumed" in w for w in series.warnings)
 
 
 def test_enhanced_multiframe_sorted_by_per_frame_position(tmp_path: Path) -> None:

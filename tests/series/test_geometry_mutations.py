@@ -19,7 +19,7 @@ from pydicom.tag import Tag
 
 from medcam.errors import NotAVolumeError
 from medcam.series import Series, read_series
-from medcam.series.stack import PERPENDICULAR_TOLERANCE_MM, SPACING_RELATIVE_TOLERANCE
+from medcam.series.stack import GEOMETRY_TOLERANCE, SPACING_RELATIVE_TOLERANCE
 from medcam.synthetic.dicom import write_series
 
 from ._helpers import CANARY_ID, CANARY_NAME, ORIENTATIONS, dicom_geometry, make_volume, rewrite
@@ -128,11 +128,12 @@ def test_b4_mutation_is_refused_with_reason(series20: list[Path], name: str,
     assert CANARY_ID not in message
 
 
-def test_missing_slice_is_irregular_spacing(series20: list[Path]) -> None:
+def test_missing_slice_is_named_by_position(series20: list[Path]) -> None:
     series20[VICTIM].unlink()
     with pytest.raises(NotAVolumeError) as info:
         read_series(series20[0].parent)
-    assert info.value.reason == "irregular_spacing"
+    assert info.value.reason == "missing_slice"
+    assert f"slice {VICTIM + 1} of {N} is missing" in str(info.value)
 
 
 def test_byte_identical_copy_is_deduplicated(series20: list[Path]) -> None:
@@ -180,7 +181,7 @@ def test_b4_property_no_silent_drop(victim: int, along: float, inplane: float,
     else:
         must_fail = abs(along) * SPACING > 2 * spacing_tolerance or abs(inplane) > 0.1
         must_pass = abs(along) * SPACING < 0.4 * spacing_tolerance \
-            and abs(inplane) < 0.5 * PERPENDICULAR_TOLERANCE_MM
+            and abs(inplane) < 0.5 * GEOMETRY_TOLERANCE * 0.5  # pixel 0.5 mm
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         paths = write_series(make_volume(geometry.shape), geometry, folder, uid_seed="prop")
@@ -195,7 +196,7 @@ def test_b4_property_no_silent_drop(victim: int, along: float, inplane: float,
         except NotAVolumeError as exc:
             outcome = exc
     if isinstance(outcome, NotAVolumeError):
-        assert outcome.reason in {"irregular_spacing", "gantry_tilt"}
+        assert outcome.reason in {"irregular_spacing", "gantry_tilt", "missing_slice"}
         assert not must_pass, outcome.reason
     else:
         assert not must_fail
