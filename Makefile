@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.medcam-installed
 
-.PHONY: demo test lint bench samples train clean audit-demo
+.PHONY: demo test lint bench samples train clean audit-demo ohif
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check medcam service tests bench scripts sample_dicoms
 	$(BIN)/mypy medcam service
 
+# the prebuilt OHIF viewer for tests/viewer, cached outside the repository
+ohif:
+	scripts/fetch_ohif.sh
+
 test: $(STAMP) lint
+	@command -v npm >/dev/null && scripts/fetch_ohif.sh >/dev/null || echo "OHIF not fetched (needs nodejs npm): tests/viewer skip outside CI"
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

@@ -1,0 +1,215 @@
+"""A radiologist's view: medcam's outputs in a real OHIF Viewer 3.x over Orthanc's DICOMweb.
+
+The real CLI explains the sample nodule CT; the source series, medcam's output series and a
+SEG of a sphere at the planted nodule (medcam's own SEG writer) are STOW-RSed to a real
+Orthanc; OHIF (prebuilt ``@ohif/app``) runs in Debian's headless Chromium on one loopback
+origin. The tests read the study browser and the viewport from the DOM and OHIF's services,
+count overlay pixels in viewport screenshots, and fail on any console or page error.
+Screenshots go to ``out/ohif/`` (``MEDCAM_OHIF_SCREENSHOTS`` overrides); with
+``MEDCAM_UPDATE_DOCS=1`` the SEG overlay screenshot also replaces docs/ohif-ct-overlay.png.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+from pydicom import dcmread
+from pydicom.uid import generate_uid
+
+from medcam.audit.segwrite import write_ground_truth
+from tests.service.orthanc import Orthanc
+from tests.viewer.ohif import ViewerPage, chromium, require_viewer, viewer_page
+from tests.viewer.server import Server, ohif_server, stow
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+SOURCE = REPO / "sample_dicoms" / "ct" / "nodule"
+SPHERE_RADIUS_MM = 12.0
+SEG_DESCRIPTION = "Synthetic ground truth"  # what medcam's SEG writer names the series
+PM_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.30"
+SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
+#: Series OHIF lists but that need no pixel check here (text documents).
+NOT_LISTED_CHECK = {"KO", "SR"}
+
+
+@dataclass(frozen=True)
+class Series:
+    """One series pushed to Orthanc, as the files describe it."""
+
+    uid: str
+    description: str
+    modality: str
+    sop_class: str
+    files: tuple[Path, ...]
+
+    @property
+    def ohif_modality(self) -> str:
+        """The modality label OHIF's study browser shows (a PM is labelled PMAP)."""
+        return "PMAP" if self.sop_class == PM_SOP_CLASS else self.modality
+
+
+@dataclass(frozen=True)
+class ResultSet:
+    """The study pushed to the test Orthanc."""
+
+    study_uid: str
+    source: Series
+    outputs: tuple[Series, ...]   # what `medcam explain` wrote
+    seg: Series                   # the sphere SEG of this test
+    centre_sop_uid: str           # the source slice nearest the sphere centre
+
+
+def _series_of(files: list[Path]) -> list[Series]:
+    groups: dict[str, list[Path]] = {}
+    headers: dict[str, Any] = {}
+    for f in files:
+        ds = dcmread(f, stop_before_pixels=True)
+        groups.setdefault(ds.SeriesInstanceUID, []).append(f)
+        headers[ds.SeriesInstanceUID] = ds
+    return [Series(uid, str(headers[uid].get("SeriesDescription", "")),
+                   str(headers[uid].Modality), str(headers[uid].SOPClassUID), tuple(paths))
+            for uid, paths in groups.items()]
+
+
+def _sphere(sources: list[Path], centre: np.ndarray, radius_mm: float) -> np.ndarray:
+    """A boolean mask on the source grid: voxels within ``radius_mm`` of ``centre`` (LPS)."""
+    masks = []
+    for path in sources:
+        ds = dcmread(path, stop_before_pixels=True)
+        iop = np.asarray(ds.ImageOrientationPatient, float)
+        ipp = np.asarray(ds.ImagePositionPatient, float)
+        row_mm, col_mm = (float(x) for x in ds.PixelSpacing)
+        rr, cc = np.mgrid[0:int(ds.Rows), 0:int(ds.Columns)]
+        points = (ipp + cc[..., None] * col_mm * iop[:3] + rr[..., None] * row_mm * iop[3:])
+        masks.append(np.linalg.norm(points - centre, axis=-1) <= radius_mm)
+    return np.stack(masks)
+
+
+@pytest.fixture(scope="module")
+def result_set(tmp_path_factory: pytest.TempPathFactory) -> ResultSet:
+    require_viewer()
+    tmp = tmp_path_factory.mktemp("ohif-results")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    subprocess.run([sys.executable, "-m", "medcam", "explain", str(SOURCE), "--out",
+                    str(tmp / "explain"), "--model", "demo-ct3d", "--method", "gradcam",
+                    "--quiet"], check=True, cwd=REPO, env=env, timeout=300)
+    outputs = _series_of(sorted((tmp / "explain").rglob("*.dcm")))
+    sources = sorted(SOURCE.glob("*.dcm"))
+    (source,) = _series_of(sources)
+    manifest = json.loads((REPO / "sample_dicoms" / "manifest.json").read_text())
+    centre = np.asarray(manifest["ct/nodule"]["nodule_center_lps_mm"], float)
+    mask = _sphere(sources, centre, SPHERE_RADIUS_MM)
+    seg_path = write_ground_truth(mask, sources, tmp / "seg" / "sphere.dcm",
+                                  series_instance_uid=generate_uid(),
+                                  sop_instance_uid=generate_uid(), segment_label="sphere")
+    (seg,) = _series_of([seg_path])
+    centre_slice = int(np.argmax(mask.sum(axis=(1, 2))))
+    centre_sop = str(dcmread(sources[centre_slice], stop_before_pixels=True).SOPInstanceUID)
+    study = str(dcmread(sources[0], stop_before_pixels=True).StudyInstanceUID)
+    return ResultSet(study, source, tuple(outputs), seg, centre_sop)
+
+
+@pytest.fixture(scope="module")
+def viewer(result_set: ResultSet,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Any]]:
+    """Orthanc holding the study, the OHIF origin in front of it, and a Chromium."""
+    dist = require_viewer()
+    orthanc = Orthanc(tmp_path_factory.mktemp("ohif-orthanc"))
+    orthanc.start()
+    try:
+        files = [f for s in (result_set.source, *result_set.outputs, result_set.seg)
+                 for f in s.files]
+        stow(orthanc.dicomweb, files)
+        with ohif_server(orthanc.url, dist) as server, chromium() as browser:
+            yield server, browser
+    finally:
+        orthanc.stop()
+
+
+@pytest.fixture
+def page(viewer: tuple[Server, Any], result_set: ResultSet) -> Iterator[ViewerPage]:
+    server, browser = viewer
+    with viewer_page(browser, server) as vp:
+        vp.open_study(result_set.study_uid)
+        yield vp
+        failed = [r for r in server.requests if not r.endswith((" 200", " 204"))]
+        assert not failed, f"DICOMweb requests that failed: {failed[:5]}"
+        assert not vp.unexpected_errors(), vp.unexpected_errors()
+
+
+def _screens() -> Path:
+    return Path(os.environ.get("MEDCAM_OHIF_SCREENSHOTS") or REPO / "out" / "ohif")
+
+
+def _coloured(png: bytes) -> int:
+    """Pixels whose red exceeds green and blue by 40 (greyscale CT has none)."""
+    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    return int(((rgb[..., 0] - np.maximum(rgb[..., 1], rgb[..., 2])) > 40).sum())
+
+
+def _card(page: ViewerPage, series: Series) -> None:
+    cards = page.series_list()
+    match = [c for c in cards if c.description == series.description]
+    assert match, f"OHIF does not list {series.description!r}: {cards}"
+    assert (match[0].modality, match[0].instances) == (series.ohif_modality, len(series.files))
+
+
+def test_study_browser_lists_source_medcam_outputs_and_seg(page: ViewerPage,
+                                                            result_set: ResultSet) -> None:
+    assert any(s.sop_class == "1.2.840.10008.5.1.4.1.1.7" for s in result_set.outputs)
+    for series in (result_set.source, result_set.seg, *result_set.outputs):
+        if series.modality not in NOT_LISTED_CHECK:
+            _card(page, series)
+    assert result_set.source.description in page.viewport_description()
+    page.screenshot(_screens() / "study-browser.png")
+
+
+def test_secondary_capture_heatmap_renders(page: ViewerPage, result_set: ResultSet) -> None:
+    (sc,) = [s for s in result_set.outputs if s.sop_class == "1.2.840.10008.5.1.4.1.1.7"]
+    assert _coloured(page.viewport_png()) == 0  # the source CT is greyscale
+    page.open_series(sc.description)
+    assert sc.description in page.viewport_description()
+    page.page.wait_for_timeout(1500)
+    assert _coloured(page.viewport_png()) > 1000  # the burned-in colour map
+    page.screenshot(_screens() / "ct-sc-heatmap.png")
+
+
+def test_seg_overlay_on_ct(page: ViewerPage, result_set: ResultSet) -> None:
+    page.jump_to_instance(result_set.centre_sop_uid)
+    assert _coloured(page.viewport_png()) == 0
+    state = page.open_overlay(result_set.seg.description)
+    assert [(g["label"], g["segments"]) for g in state["segmentations"]] == [
+        (SEG_DESCRIPTION, ["sphere"])]
+    (vp,) = [v for v in state["viewports"] if v["representations"]]
+    shown = [d for d in state["displaySets"] if d["uid"] in vp["displaySets"]]
+    assert [d["description"] for d in shown] == [result_set.source.description]
+    assert vp["representations"][0]["type"] == "Labelmap"
+    page.jump_to_instance(result_set.centre_sop_uid)
+    assert _coloured(page.viewport_png()) > 300  # the sphere, filled, on the CT
+    assert result_set.source.description in page.viewport_description()
+    shot = page.screenshot(_screens() / "ct-seg-overlay.png")
+    if os.environ.get("MEDCAM_UPDATE_DOCS") == "1":
+        shutil.copyfile(shot, REPO / "docs" / "ohif-ct-overlay.png")
+
+
+def test_medcam_pm_and_seg_open_as_overlays(page: ViewerPage, result_set: ResultSet) -> None:
+    overlays = [s for s in result_set.outputs if s.sop_class in {PM_SOP_CLASS, SEG_SOP_CLASS}]
+    if not overlays:
+        pytest.skip("medcam explain wrote no Parametric Map or SEG (SC only)")
+    for series in overlays:
+        state = page.open_overlay(series.description)
+        assert any(v["actors"] >= 1 for v in state["viewports"])
+        page.screenshot(_screens() / f"overlay-{series.modality.lower()}.png")
