@@ -114,6 +114,11 @@ class Explanation:
         return self.probabilities[self.target]
 
     @property
+    def predicted(self) -> str:
+        """The class with the highest probability (which may differ from :attr:`target`)."""
+        return max(self.probabilities, key=lambda name: self.probabilities[name])
+
+    @property
     def values(self) -> NDArray[np.float32]:
         """The map in scale units, ``raw / scale.value`` (float32 >= 0, may exceed 1).
 

@@ -120,7 +120,8 @@ def build_runtime(settings: Settings, registry: PhiRegistry) -> Runtime:
     db = Database(s.data_dir / "jobs.sqlite3")
     store, outbox, spool = JobStore(db), Outbox(db), Spool(s.data_dir)
     spool.ensure_dirs()
-    intake = SeriesIntake(spool, store, s.model, s.method, s.series_quiet_s, registry)
+    intake = SeriesIntake(spool, store, s.model, s.method, s.series_quiet_s, registry,
+                          outputs=s.outputs)
     fetcher = None
     if s.pacs_dicomweb:
         fetcher = StudyFetcher(s.pacs_dicomweb, spool, registry, s.connection_timeout_s,

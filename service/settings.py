@@ -14,6 +14,8 @@ from typing import Annotated, Literal, Self
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from medcam.errors import ExportError
+from medcam.export.result_set import parse_outputs
 from medcam.pacs.aet import validate_ae_title
 
 __all__ = ["PLACEHOLDER_TOKENS", "Settings", "is_loopback"]
@@ -62,6 +64,8 @@ class Settings(BaseSettings):
     push: Literal["dimse", "dicomweb"] = "dimse"
     model: str = "demo-ct3d"
     method: str = "gradcam"
+    #: the result objects written and pushed per series (``sc,pm,seg,sr,ko`` or ``all``)
+    outputs: str = "all"
     device: str = "cpu"
     allowed_aets: Annotated[tuple[str, ...], NoDecode] = ()
 
@@ -109,6 +113,14 @@ class Settings(BaseSettings):
         for aet in value:
             cls._check_aet(aet)
         return value
+
+    @field_validator("outputs")
+    @classmethod
+    def _check_outputs(cls, value: str) -> str:
+        try:
+            return ",".join(parse_outputs(value))
+        except ExportError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("worker_pipeline")
     @classmethod

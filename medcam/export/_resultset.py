@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import date
 
 import numpy as np
 from numpy.typing import NDArray
@@ -51,6 +52,8 @@ _DA_RE = re.compile(r"\d{8}")
 _TM_RE = re.compile(r"\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?")
 _TYPE2 = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate",
           "StudyTime", "ReferringPhysicianName", "StudyID", "AccessionNumber")
+#: DICOM TM: HH, HHMM, HHMMSS or HHMMSS.FFFFFF (PS3.5 6.2).
+_TM = re.compile(r"([01][0-9]|2[0-3])([0-5][0-9]([0-5][0-9](\.[0-9]{1,6})?)?)?")
 _SPECIES = ("PatientSpeciesDescription", "PatientSpeciesCodeSequence")
 _VETERINARY_2C = ("PatientBreedDescription", "PatientBreedCodeSequence",
                   "BreedRegistrationSequence", "ResponsiblePerson", "ResponsibleOrganization",
@@ -121,18 +124,44 @@ def timestamp(info: HeatmapInfo, header: Dataset) -> tuple[str, str] | None:
     return None
 
 
+def _is_da(text: str) -> bool:
+    """Whether ``text`` is a DICOM DA (YYYYMMDD) naming a real calendar day."""
+    if len(text) != 8 or not text.isdigit():
+        return False
+    try:
+        date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    except ValueError:
+        return False
+    return True
+
+
+def _is_tm(text: str) -> bool:
+    """Whether ``text`` is a DICOM TM."""
+    return _TM.fullmatch(text) is not None
+
+
+def _unparsable_dates(header: Dataset) -> list[str]:
+    """The Type 2 date/time attributes whose value is not a valid DA or TM."""
+    checks: dict[str, Callable[[str], bool]] = {
+        "PatientBirthDate": _is_da, "StudyDate": _is_da, "StudyTime": _is_tm}
+    return [kw for kw, valid in checks.items()
+            if (text := raw_text(header, kw)) and not valid(text)]
+
+
 def for_highdicom(header: Dataset) -> Dataset:
     """Return ``header``, or a copy highdicom accepts.
 
-    The copy has the Type 2 patient/study attributes (empty if missing) and no
-    Patient's Sex outside M/F/O.
+    The copy has the Type 2 patient/study attributes (empty if missing), no Patient's
+    Sex outside M/F/O and no unparsable date or time (real archives hold birth dates
+    such as ``19701345``); :func:`finalize` copies the source's own values back.
     """
     missing = [kw for kw in _TYPE2 if kw not in header]
     odd_sex = raw_text(header, "PatientSex") not in ("", "M", "F", "O")
-    if not missing and not odd_sex:
+    bad_dates = _unparsable_dates(header)
+    if not missing and not odd_sex and not bad_dates:
         return header
     header = copy.deepcopy(header)
-    for kw in missing:
+    for kw in (*missing, *bad_dates):
         setattr(header, kw, None)
     if odd_sex:
         header.PatientSex = None

@@ -10,6 +10,8 @@ from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
+from medcam.errors import ExportError
+from medcam.export.result_set import parse_outputs
 from service.api.deps import AUTHORIZED, RuntimeDep
 from service.jobs.models import Job, JobState, OutboxRow
 from service.jobs.store import NewJob
@@ -33,12 +35,17 @@ class JobRequest(BaseModel):
     series_instance_uid: str | None = Field(None, pattern=_UID, max_length=64)
     model: str | None = Field(None, pattern=_NAME)
     method: str | None = Field(None, pattern=_NAME)
+    #: the result objects to write (``"sc,pm,seg,sr,ko"`` or ``"all"``; default: the
+    #: service's ``MEDCAM_OUTPUTS``)
+    outputs: str | None = Field(None, pattern=r"^[a-z]{2,3}(,[a-z]{2,3}){0,4}$")
 
 
 class PushView(BaseModel):
     """The push outcome of one output instance."""
 
     sop_instance_uid: str
+    kind: str
+    sop_class_uid: str | None
     state: str
     status_code: int | None
     detail: str | None
@@ -54,6 +61,7 @@ class JobView(BaseModel):
     source: str
     model: str
     method: str
+    outputs: str
     study_instance_uid: str | None
     series_instance_uid: str | None
     n_inputs: int
@@ -62,6 +70,8 @@ class JobView(BaseModel):
     probabilities: dict[str, float] | None
     results: list[dict[str, Any]]
     output_sop_instance_uids: list[str]
+    #: per object kind, how many objects are in each push state
+    objects: dict[str, dict[str, int]]
     push: list[PushView]
     created_at: float
     finished_at: float | None
@@ -71,14 +81,20 @@ def job_view(job: Job, rows: list[OutboxRow]) -> JobView:
     """Assemble the public view of a job and its outbox."""
     results = list((job.result or {}).get("results", []))
     done = [r for r in results if not r.get("error")]
+    objects: dict[str, dict[str, int]] = {}
+    for r in rows:
+        per_kind = objects.setdefault(r.kind, {})
+        per_kind[r.state] = per_kind.get(r.state, 0) + 1
     return JobView(
         job_id=job.id, state=job.state, stage=job.stage, source=job.source, model=job.model,
-        method=job.method, study_instance_uid=job.study_instance_uid,
+        method=job.method, outputs=job.outputs, study_instance_uid=job.study_instance_uid,
         series_instance_uid=job.series_instance_uid, n_inputs=job.n_inputs,
         attempts=job.attempts, error=job.error,
         probabilities=done[0].get("probabilities") if len(done) == 1 else None,
         results=results, output_sop_instance_uids=[r.sop_instance_uid for r in rows],
-        push=[PushView(sop_instance_uid=r.sop_instance_uid, state=r.state,
+        objects=objects,
+        push=[PushView(sop_instance_uid=r.sop_instance_uid, kind=r.kind,
+                       sop_class_uid=r.sop_class_uid, state=r.state,
                        status_code=r.status_code, detail=r.detail, attempts=r.attempts)
               for r in rows],
         created_at=job.created_at, finished_at=job.finished_at)
@@ -91,7 +107,12 @@ async def create_job(body: JobRequest, runtime: RuntimeDep) -> JobView:
     if not s.pacs_dicomweb:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
                             "no DICOMweb PACS configured (MEDCAM_PACS_DICOMWEB)")
+    try:
+        outputs = ",".join(parse_outputs(body.outputs)) if body.outputs else s.outputs
+    except ExportError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
     new = NewJob(id=uuid.uuid4().hex, source="pacs", model=body.model or s.model,
+                 outputs=outputs,
                  method=body.method or s.method, study_instance_uid=body.study_instance_uid,
                  series_instance_uid=body.series_instance_uid, stage="fetch")
     job, _ = await run_in_threadpool(runtime.store.create, new)

@@ -39,9 +39,11 @@ class SpooledFile:
     series_instance_uid: str
 
 
-def dedup_key(model: str, method: str, digests: Iterable[str]) -> str:
-    """Jobs with equal inputs, model and method are one job."""
-    text = "\n".join(["v1", model, method, *sorted(set(digests))])
+def dedup_key(model: str, method: str, digests: Iterable[str],
+              outputs: str = "sc") -> str:
+    """Jobs with equal inputs, model, method and outputs are one job."""
+    parts = ["v1", model, method] if outputs == "sc" else ["v2", model, method, outputs]
+    text = "\n".join([*parts, *sorted(set(digests))])
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -54,14 +56,16 @@ class SeriesIntake:
         model: model name for new jobs.
         method: CAM method for new jobs.
         quiet_s: a pending series with no new instance for this long is queued.
+        outputs: the result objects new jobs write (``"sc,pm,seg,sr,ko"``).
         registry: patient values to remember.
 
     """
 
     def __init__(self, spool: Spool, store: JobStore, model: str, method: str,
-                 quiet_s: float, registry: PhiRegistry) -> None:
+                 quiet_s: float, registry: PhiRegistry, outputs: str = "sc") -> None:
         self.spool, self.store, self.registry = spool, store, registry
         self.model, self.method, self.quiet_s = model, method, quiet_s
+        self.outputs = outputs
         self._lock = threading.RLock()
         self._active: dict[object, set[str]] = {}
         self._last_write: dict[str, float] = {}
@@ -141,8 +145,9 @@ class SeriesIntake:
                 digests: list[str]) -> Job:
         job, created = self.store.create(NewJob(
             id=job_id, source=source, model=self.model, method=self.method,
-            study_instance_uid=uids[0], series_instance_uid=uids[1], n_inputs=len(digests),
-            dedup_key=dedup_key(self.model, self.method, digests)))
+            outputs=self.outputs, study_instance_uid=uids[0], series_instance_uid=uids[1],
+            n_inputs=len(digests),
+            dedup_key=dedup_key(self.model, self.method, digests, self.outputs)))
         if not created:
             self.spool.remove_job(job_id)
             LOGGER.info("inputs of series %s match job %s; not queued again", uids[1], job.id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import logging
 import shutil
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, is_dataclass
 from multiprocessing.connection import Connection
@@ -53,6 +54,7 @@ def _result_dict(result: object, registry: PhiRegistry) -> dict[str, Any]:
         "probabilities": dict(data.get("probabilities") or {}),
         "output_series_instance_uid": data.get("output_series_instance_uid"),
         "files": list(data.get("files") or ()),
+        "outputs": [dict(o) for o in data.get("outputs") or ()],
         "error": registry.scrub(str(error)) if error else None,
         "error_type": data.get("error_type"),
     }
@@ -70,24 +72,31 @@ def run_request(func: Callable[..., Any], request: dict[str, Any],
     shutil.rmtree(out, ignore_errors=True)
     for stale in out.parent.glob(f".{out.name}.*"):
         shutil.rmtree(stale, ignore_errors=True)
+    kwargs: dict[str, Any] = {"model": request["model"], "method": request["method"],
+                              "device": request.get("device", "cpu")}
+    if request.get("outputs"):
+        kwargs["outputs"] = request["outputs"]
     try:
-        report = func(input_dir, out, model=request["model"], method=request["method"],
-                      device=request.get("device", "cpu"))
+        report = func(input_dir, out, **kwargs)
     except MedcamError as exc:
         return {"ok": False, "error": registry.scrub(f"{type(exc).__name__}: {exc}")}
     except Exception as exc:
         LOGGER.exception("the pipeline raised an unexpected error")
         return {"ok": False, "error": f"internal error in the pipeline ({type(exc).__name__})"}
     results = [_result_dict(r, registry) for r in report.results]
-    outputs = []
+    outputs: list[dict[str, Any]] = []
     for r in results:
-        for rel in r["files"]:
-            try:
-                header = read_header(out / rel)
-            except InvalidInstanceError:
-                return {"ok": False, "error": "the pipeline wrote an unreadable output file"}
-            outputs.append({"sop_instance_uid": header.sop_instance_uid,
-                            "study_instance_uid": header.study_instance_uid, "path": rel})
+        kinds: Counter[str] = Counter()
+        for o in r.pop("outputs"):
+            rel = str(o.get("file", ""))
+            if not rel or not (out / rel).is_file() or not o.get("sop_instance_uid"):
+                return {"ok": False, "error": "the pipeline reported an output it did not write"}
+            kinds[str(o.get("kind", "sc"))] += 1
+            outputs.append({"sop_instance_uid": str(o["sop_instance_uid"]),
+                            "study_instance_uid": str(r["study_instance_uid"]), "path": rel,
+                            "kind": str(o.get("kind", "sc")),
+                            "sop_class_uid": o.get("sop_class_uid")})
+        r["objects"] = dict(kinds)
     if out.exists():
         sync_tree(out)
     return {"ok": True, "results": results, "outputs": outputs}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 __all__ = ["SCHEMA_VERSION", "Database"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
@@ -21,6 +21,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     series_instance_uid TEXT,
     model TEXT NOT NULL,
     method TEXT NOT NULL,
+    outputs TEXT NOT NULL DEFAULT 'sc',
     dedup_key TEXT,
     n_inputs INTEGER NOT NULL DEFAULT 0,
     attempts INTEGER NOT NULL DEFAULT 0,
@@ -42,6 +43,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     sop_instance_uid TEXT NOT NULL,
     study_instance_uid TEXT NOT NULL,
     path TEXT NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'sc',
+    sop_class_uid TEXT,
     state TEXT NOT NULL CHECK (state IN ('pending', 'stored', 'stored_with_warning',
         'failed_retryable', 'failed_permanent', 'unknown')),
     status_code INTEGER,
@@ -54,6 +57,10 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt_at);
 """
+#: Columns added by each schema version (a version-1 file is upgraded in place).
+_MIGRATIONS = {2: ("ALTER TABLE jobs ADD COLUMN outputs TEXT NOT NULL DEFAULT 'sc'",
+                   "ALTER TABLE outbox ADD COLUMN kind TEXT NOT NULL DEFAULT 'sc'",
+                   "ALTER TABLE outbox ADD COLUMN sop_class_uid TEXT")}
 
 
 class Database:
@@ -71,6 +78,13 @@ class Database:
         self._local = threading.local()
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = self._connection()
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        fresh = conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'jobs'"
+                             ).fetchone()[0] == 0
+        if not fresh and version < SCHEMA_VERSION:
+            for step in range(max(version, 1) + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[step]:
+                    conn.execute(statement)
         conn.executescript(_SCHEMA)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 

@@ -33,6 +33,7 @@ class Job:
     series_instance_uid: str | None
     model: str
     method: str
+    outputs: str
     n_inputs: int
     attempts: int
     error: str | None
@@ -49,7 +50,8 @@ class Job:
             id=row["id"], state=row["state"], stage=row["stage"], source=row["source"],
             study_instance_uid=row["study_instance_uid"],
             series_instance_uid=row["series_instance_uid"], model=row["model"],
-            method=row["method"], n_inputs=row["n_inputs"], attempts=row["attempts"],
+            method=row["method"], outputs=row["outputs"], n_inputs=row["n_inputs"],
+            attempts=row["attempts"],
             error=row["error"], result=json.loads(row["result"]) if row["result"] else None,
             created_at=row["created_at"], updated_at=row["updated_at"],
             started_at=row["started_at"], finished_at=row["finished_at"],
@@ -64,6 +66,8 @@ class OutboxRow:
     sop_instance_uid: str
     study_instance_uid: str
     path: str
+    kind: str
+    sop_class_uid: str | None
     state: OutboxState
     status_code: int | None
     detail: str | None
@@ -76,7 +80,8 @@ class OutboxRow:
         return cls(
             job_id=row["job_id"], sop_instance_uid=row["sop_instance_uid"],
             study_instance_uid=row["study_instance_uid"], path=row["path"],
-            state=row["state"], status_code=row["status_code"], detail=row["detail"],
+            kind=row["kind"], sop_class_uid=row["sop_class_uid"], state=row["state"],
+            status_code=row["status_code"], detail=row["detail"],
             attempts=row["attempts"], next_attempt_at=row["next_attempt_at"],
         )
 

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from medcam.export.result_set import ALL_OUTPUTS
 from service.jobs.db import Database
 from service.jobs.models import Job, JobState, Stage
 
@@ -32,6 +33,7 @@ class NewJob:
     source: str
     model: str
     method: str
+    outputs: str = ",".join(ALL_OUTPUTS)
     study_instance_uid: str | None = None
     series_instance_uid: str | None = None
     n_inputs: int = 0
@@ -41,11 +43,13 @@ class NewJob:
 
 @dataclass(frozen=True)
 class OutputInstance:
-    """One file to push (path relative to the job's output folder)."""
+    """One object to push (path relative to the job's output folder)."""
 
     sop_instance_uid: str
     study_instance_uid: str
     path: str
+    kind: str = "sc"
+    sop_class_uid: str | None = None
 
 
 class JobStore:
@@ -72,11 +76,12 @@ class JobStore:
             with self.db.tx() as c:
                 c.execute(
                     "INSERT INTO jobs (id, state, stage, source, study_instance_uid,"
-                    " series_instance_uid, model, method, dedup_key, n_inputs, created_at,"
-                    " updated_at) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " series_instance_uid, model, method, outputs, dedup_key, n_inputs,"
+                    " created_at, updated_at)"
+                    " VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (new.id, new.stage, new.source, new.study_instance_uid,
-                     new.series_instance_uid, new.model, new.method, new.dedup_key,
-                     new.n_inputs, now, now))
+                     new.series_instance_uid, new.model, new.method, new.outputs,
+                     new.dedup_key, new.n_inputs, now, now))
         except sqlite3.IntegrityError:
             row = self.db.read().execute(
                 "SELECT * FROM jobs WHERE dedup_key = ? AND state != 'failed'",
@@ -208,9 +213,10 @@ class JobStore:
                       (json.dumps(result, sort_keys=True, allow_nan=False), now, job_id))
             c.executemany(
                 "INSERT OR IGNORE INTO outbox (job_id, sop_instance_uid, study_instance_uid,"
-                " path, state, updated_at) VALUES (?, ?, ?, ?, 'pending', ?)",
-                [(job_id, o.sop_instance_uid, o.study_instance_uid, o.path, now)
-                 for o in outputs])
+                " path, kind, sop_class_uid, state, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'pending', ?)",
+                [(job_id, o.sop_instance_uid, o.study_instance_uid, o.path, o.kind,
+                  o.sop_class_uid, now) for o in outputs])
 
     def recover(self) -> int:
         """At start-up (single process per data folder): requeue jobs whose worker died."""

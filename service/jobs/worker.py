@@ -163,7 +163,8 @@ class InferenceWorker:
         child = self._ensure_child()
         request = {"input_dir": str(self.spool.input_dir(job.id)),
                    "output_dir": str(self.spool.output_dir(job.id)), "model": job.model,
-                   "method": job.method, "device": self.config.device}
+                   "method": job.method, "outputs": job.outputs,
+                   "device": self.config.device}
         deadline = time.monotonic() + self.config.job_timeout_s
         renewed = time.monotonic()
         try:

@@ -53,10 +53,17 @@ def test_dicomweb_archive_with_push(tmp_path, orthancs):
     for e in entries:
         assert e["study_instance_uid"] == study
         if e["status"] == "done":
-            assert e["push"] == {"destination": push, "state": "stored", "stored": 8,
-                                 "failed": 0, "detail": None}
+            n = len(e["outputs"])
+            kinds = {k: [o["kind"] for o in e["outputs"]].count(k)
+                     for k in {o["kind"] for o in e["outputs"]}}
+            assert e["push"] == {"destination": push, "state": "stored", "stored": n,
+                                 "failed": 0, "detail": None,
+                                 "objects": {k: {"stored": c, "failed": 0}
+                                             for k, c in kinds.items()}}
+            assert kinds["sc"] == 8
             assert all((out / f).is_file() for f in e["files"])
-    assert len(dst.sop_instance_uids()) == 16
+    assert len(dst.sop_instance_uids()) == sum(
+        len(e["outputs"]) for e in entries if e["status"] == "done")
     assert not list((out / ".medcam-batch" / "spool").iterdir())
     assert_no_phi(proc.stdout, proc.stderr, *output_texts(out))
 

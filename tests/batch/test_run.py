@@ -32,7 +32,9 @@ EXPECTED = {
 
 def check_done_entry(out, entry):
     assert entry["output_dir"] == entry["study_instance_uid"] + "/" + entry["key"]
-    assert len(entry["files"]) == entry["n_instances"] == 8
+    kinds = [o["kind"] for o in entry["outputs"]]
+    assert kinds.count("sc") == entry["n_instances"] == 8
+    assert {"pm", "sr", "ko"} <= set(kinds) and len(entry["files"]) == len(kinds)
     assert abs(sum(entry["probabilities"].values()) - 1) < 1e-5
     assert entry["model"]["name"] == "demo-ct3d" and len(entry["model"]["sha256"]) == 64
     assert entry["target"] in entry["probabilities"]

@@ -206,6 +206,21 @@ def test_patient_module_is_copied_and_completed(outputs, case):
                 assert kw in ds, (name, kw)
 
 
+def _invalid_dates(h: Dataset) -> None:
+    h.PatientBirthDate, h.StudyTime = "19701345", "256000"  # seen in real archives
+
+
+def test_unparsable_source_dates_are_kept_verbatim(tmp_path):
+    """highdicom refuses such sources; every object is still written, values as received."""
+    series = _with_headers(make_volume(tmp_path, "bad-dates").series, _invalid_dates)
+    built = build_set(series, blob_map(series.array.shape, amplitude=1.3), INFO_CAL,
+                      tmp_path / "out")
+    assert set(built.records) == {"pm", "seg", "sr", "ko"}
+    for kind, rec in built.records.items():
+        ds = pydicom.dcmread(rec.path)
+        assert (ds.PatientBirthDate, ds.StudyTime) == ("19701345", "256000"), kind
+
+
 def _bytes(ds: Dataset) -> bytes:
     buffer = BytesIO()
     dcmwrite(buffer, ds, enforce_file_format=True)

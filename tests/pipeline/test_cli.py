@@ -53,7 +53,10 @@ def test_explain_samples_end_to_end(tmp_path):
         assert entry["error"] is None
         assert set(entry["probabilities"]) == {"no_lesion", "lesion"}
         assert abs(sum(entry["probabilities"].values()) - 1) < 1e-5
-        assert len(entry["files"]) == 64
+        kinds = [o["kind"] for o in entry["outputs"]]
+        assert kinds.count("sc") == 64 and kinds.count("pm") == kinds.count("sr") == 1
+        assert kinds.count("ko") == 1 and kinds.count("seg") <= 1
+        assert len(entry["files"]) == len(kinds)
         for rel in entry["files"]:
             assert (out / rel).is_file()
         assert set(entry["timings"]) >= {"read", "prepare", "cam", "map_back", "export"}

@@ -32,6 +32,7 @@ class FakeResult:
     probabilities: dict[str, float] = field(default_factory=dict)
     output_series_instance_uid: str | None = None
     files: tuple[str, ...] = ()
+    outputs: tuple[dict[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def _sc(src: Dataset, series_uid: str, number: int) -> Dataset:
 
 def copy_as_sc(input_path: Path, out_dir: Path, *, model: str, method: str,
                target: str | None = None, target_layer: str | None = None,
-               device: str = "cpu") -> FakeReport:
+               device: str = "cpu", outputs: str = "sc") -> FakeReport:
     files = sorted(Path(input_path).glob("*.dcm"))
     sources = [dcmread(f) for f in files]
     if any(str(s.get("SeriesDescription", "")) == "CRASH" for s in sources):
@@ -80,13 +81,16 @@ def copy_as_sc(input_path: Path, out_dir: Path, *, model: str, method: str,
     series_uid = _uid("fake-series", sources[0].SeriesInstanceUID, model, method)
     folder = Path(out_dir) / series_uid
     folder.mkdir(parents=True, exist_ok=True)
-    rel = []
+    rel, described = [], []
     for n, src in enumerate(sources, start=1):
         name = f"IM{n:06d}.dcm"
-        _sc(src, series_uid, n).save_as(folder / name, enforce_file_format=True)
+        sc = _sc(src, series_uid, n)
+        sc.save_as(folder / name, enforce_file_format=True)
         rel.append(f"{series_uid}/{name}")
+        described.append({"kind": "sc", "file": rel[-1], "sop_instance_uid": sc.SOPInstanceUID,
+                          "sop_class_uid": sc.SOPClassUID})
     return FakeReport((FakeResult(
         series_instance_uid=sources[0].SeriesInstanceUID,
         study_instance_uid=sources[0].StudyInstanceUID, modality=str(sources[0].Modality),
         probabilities={"no_lesion": 0.25, "lesion": 0.75},
-        output_series_instance_uid=series_uid, files=tuple(rel)),))
+        output_series_instance_uid=series_uid, files=tuple(rel), outputs=tuple(described)),))

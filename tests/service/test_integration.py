@@ -5,7 +5,8 @@
 * a series uploaded with ``POST /v1/studies``;
 * a study queued by UID with ``POST /v1/jobs`` (WADO-RS in, STOW-RS out);
 
-each appears on Orthanc as one Secondary Capture series in the source study.
+each appears on Orthanc as the whole result set (Secondary Capture, Parametric Map,
+[SEG,] SR and KOS series) in the source study, every object once.
 """
 
 from __future__ import annotations
@@ -67,19 +68,39 @@ def wait_for_job(svc: ServiceProcess, series: str, timeout_s: float = 120) -> di
     raise AssertionError(f"no finished job for series {series}: {svc.log_text()[-3000:]}")
 
 
-def assert_sc_series_on_orthanc(orthanc: Orthanc, job: dict[str, Any], n_slices: int) -> None:
+#: The SOP Class of each kind of result object.
+SOP_CLASS_OF = {"sc": SC_CLASS, "pm": "1.2.840.10008.5.1.4.1.1.30",
+                "seg": "1.2.840.10008.5.1.4.1.1.66.4", "sr": "1.2.840.10008.5.1.4.1.1.88.34",
+                "ko": "1.2.840.10008.5.1.4.1.1.88.59"}
+
+
+def assert_result_set_on_orthanc(orthanc: Orthanc, job: dict[str, Any], n_slices: int,
+                                 source_series: str) -> None:
+    """Every object of the job's result set is on Orthanc, in the source study, once."""
     assert job["state"] == "succeeded", job
+    assert job["outputs"] == "sc,pm,seg,sr,ko"
     study = job["study_instance_uid"]
     out_series = job["results"][0]["output_series_instance_uid"]
     found = {s["MainDicomTags"]["SeriesInstanceUID"]: s for s in orthanc.series_of_study(study)}
     assert out_series in found, f"output series not in study {study} on Orthanc"
-    instances = orthanc.get(f"/series/{found[out_series]['ID']}/instances")
-    assert len(instances) == n_slices
-    tags = orthanc.get(f"/instances/{instances[0]['ID']}/simplified-tags")
-    assert tags["SOPClassUID"] == SC_CLASS
-    assert tags["StudyInstanceUID"] == study
-    assert sorted(i["MainDicomTags"]["SOPInstanceUID"] for i in instances) == sorted(
-        job["output_sop_instance_uids"])
+    kinds = {p["kind"] for p in job["push"]}
+    assert {"sc", "pm", "sr", "ko"} <= kinds <= set(SOP_CLASS_OF)
+    # one series per kind (beside the source where the PACS holds it), nothing else
+    assert len(set(found) - {source_series}) == len(kinds)
+    on_orthanc: dict[str, str] = {}
+    for uid, series in found.items():
+        if uid == source_series:
+            continue
+        for instance in orthanc.get(f"/series/{series['ID']}/instances"):
+            tags = orthanc.get(f"/instances/{instance['ID']}/simplified-tags")
+            assert tags["StudyInstanceUID"] == study
+            on_orthanc[tags["SOPInstanceUID"]] = tags["SOPClassUID"]
+    assert sorted(on_orthanc) == sorted(job["output_sop_instance_uids"])
+    for p in job["push"]:
+        assert on_orthanc[p["sop_instance_uid"]] == SOP_CLASS_OF[p["kind"]] == p["sop_class_uid"]
+    sc = orthanc.get(f"/series/{found[out_series]['ID']}/instances")
+    assert len(sc) == n_slices == job["objects"]["sc"]["stored"]
+    assert job["results"][0]["objects"] == {k: sum(v.values()) for k, v in job["objects"].items()}
     assert {p["state"] for p in job["push"]} == {"stored"}
     assert job["probabilities"]
 
@@ -92,7 +113,7 @@ def test_storescu_series_ends_on_orthanc(stack: Stack, tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     job = wait_for_job(stack.service, series_uid("int-storescu"))
     assert (job["source"], job["n_inputs"]) == ("dimse", 8)
-    assert_sc_series_on_orthanc(stack.orthanc, job, 8)
+    assert_result_set_on_orthanc(stack.orthanc, job, 8, job["series_instance_uid"])
 
 
 def test_orthanc_routes_a_study_to_the_listener(stack: Stack, tmp_path: Path) -> None:
@@ -106,9 +127,7 @@ def test_orthanc_routes_a_study_to_the_listener(stack: Stack, tmp_path: Path) ->
                    json={"Resources": [found[0]["ID"]], "Synchronous": True})
     assert r.status_code == 200, r.text
     job = wait_for_job(stack.service, series_uid("int-routed"))
-    assert_sc_series_on_orthanc(stack.orthanc, job, 8)
-    series = stack.orthanc.series_of_study(study_uid("int-routed"))
-    assert len(series) == 2  # the source and exactly one SC series
+    assert_result_set_on_orthanc(stack.orthanc, job, 8, series_uid("int-routed"))
 
 
 def test_upload_ends_on_orthanc(stack: Stack, tmp_path: Path) -> None:
@@ -116,7 +135,7 @@ def test_upload_ends_on_orthanc(stack: Stack, tmp_path: Path) -> None:
     r = stack.service.upload(files)
     assert r.status_code == 202, r.text
     job = stack.service.wait_job(r.json()["jobs"][0]["job_id"])
-    assert_sc_series_on_orthanc(stack.orthanc, job, 8)
+    assert_result_set_on_orthanc(stack.orthanc, job, 8, job["series_instance_uid"])
     assert job["model"]
     assert job["method"]
 
@@ -146,7 +165,7 @@ def test_job_by_study_uid_with_dicomweb_push(stack: Stack, dicomweb_service: Ser
     assert r.status_code == 202, r.text
     job = dicomweb_service.wait_job(r.json()["job_id"])
     assert (job["source"], job["n_inputs"]) == ("pacs", 8)
-    assert_sc_series_on_orthanc(stack.orthanc, job, 8)
+    assert_result_set_on_orthanc(stack.orthanc, job, 8, series_uid("int-dicomweb"))
     assert {p["detail"] for p in job["push"]} == {"STOW-RS stored"}
 
 
