@@ -1,4 +1,6 @@
-"""Command line: ``medcam explain``, ``calibrate``, ``batch``, ``audit``, ``models``, ``methods``.
+"""Command line: ``medcam explain``, ``calibrate``, ``batch``, ``audit``, ``routes``, and more.
+
+Subcommands: ``explain``, ``calibrate``, ``batch``, ``audit``, ``routes``, ``models``, ``methods``.
 
 Exit codes: 0 success; 2 bad input or usage (one ``error: ...`` line on stderr,
 nothing else, nothing written); 3 some series were explained and others failed (the
@@ -23,6 +25,7 @@ from pathlib import Path
 from medcam.audit.cli import add_audit_parser, run_audit_command
 from medcam.batch.cli import add_batch_parser, run_batch_command
 from medcam.errors import MedcamError
+from medcam.routing.cli import add_routes_parser, run_routes_command
 
 __all__ = ["main"]
 
@@ -90,6 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("methods", help="list the CAM methods")
     add_audit_parser(sub)
     add_batch_parser(sub)
+    add_routes_parser(sub)
     for sp in sub.choices.values():  # the global flags also after the subcommand
         for flag in ("--verbose", "--debug"):
             sp.add_argument(flag, action="store_true", default=argparse.SUPPRESS,
@@ -264,6 +268,8 @@ def _dispatch(args: argparse.Namespace, debug: bool) -> int:
             return run_audit_command(args)
         if args.command == "batch":
             return run_batch_command(args)
+        if args.command == "routes":
+            return run_routes_command(args)
         if args.command == "calibrate":
             return _cmd_calibrate(args)
         return _cmd_explain(args)

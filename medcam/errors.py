@@ -30,6 +30,7 @@ are not).
     │   └── PermanentFetchError
     ├── WorkerCrashedError
     ├── BatchError
+    ├── RoutesError
     └── ServiceError (the service's own errors, defined in service/errors.py)
 """
 
@@ -52,6 +53,7 @@ __all__ = [
     "PermanentPushError",
     "PixelDataError",
     "PushError",
+    "RoutesError",
     "SeriesError",
     "ServiceError",
     "TargetLayerError",
@@ -160,6 +162,13 @@ class PermanentPushError(PushError):
 
 class BatchError(MedcamError):
     """A batch run cannot start or go on (output folder in use, engine missing or down)."""
+
+
+class RoutesError(MedcamError):
+    """A routes file that cannot be used (syntax, unknown key, bad value, unknown model).
+
+    The message names the rule (its index and name) and the key at fault.
+    """
 
 
 class FetchError(MedcamError):

@@ -106,12 +106,12 @@ def _series_unit(client: Any, base_url: str, study: str,  # noqa: ANN401
         ds.Manufacturer = _value(i, "Manufacturer") or _value(item, "Manufacturer")
         reasons.append(non_image_reason(ds))
         own.append(is_medcam_output(ds))
+    if instances and all(own):
+        return PlannedOutcome(series, study, series, modality, "skipped", "medcam_output",
+                              "a result series written by medcam", len(uids))
     if instances and all(reasons):
         return PlannedOutcome(series, study, series, modality, "skipped",
                               "not_an_image_series", str(reasons[0]), len(uids))
-    if instances and all(own):
-        return PlannedOutcome(series, study, series, modality, "skipped", "medcam_output",
-                              "a heatmap series written by medcam", len(uids))
     return WorkUnit(key=series, study_instance_uid=study, series_instance_uid=series,
                     modality=modality, paths=(), n_instances=max(1, len(uids)),
                     listing_key=listing_key([series, *uids]),

@@ -13,9 +13,10 @@ number of files, not their size. Every file ends up in exactly one place:
   of their Series Instance UID, so that series fails instead of losing a slice; if
   the series has no readable image at all it is a planned failure (``broken_headers``);
 * non-image objects (SR, SEG, RT, presentation states, ...) of a series without
-  images: a planned skip (``not_an_image_series``), and so is a heatmap series
-  medcam wrote itself (``medcam_output``: Secondary Capture, Manufacturer
-  ``medcam``), so outputs pushed back into an archive are never explained again;
+  images: a planned skip (``not_an_image_series``), and so is a series of medcam's
+  own result set (``medcam_output``: SC, Parametric Map, SEG, SR or KOS with
+  Manufacturer ``medcam``), so outputs pushed back into an archive are never
+  explained again;
 * files that are not DICOM, cannot be parsed or have no Series Instance UID are
   counted; every unit with a file in the same folder carries a warning, since such
   a file may have been one of its slices; so are entries that cannot be read at all
@@ -168,6 +169,10 @@ def plan_folder(archive: Path, exclude: Path | None = None,
     units, outcomes = [], []
     for members in groups.values():
         images = [f for f in members if f.kind == "image"]
+        if all(f.own_output for f in members):
+            outcomes.append(_outcome(members, "skipped", "medcam_output",
+                                     "a result series written by medcam"))
+            continue
         if not images:
             broken = [f for f in members if f.kind == "broken"]
             if broken:
@@ -177,10 +182,6 @@ def plan_folder(archive: Path, exclude: Path | None = None,
             else:
                 outcomes.append(_outcome(members, "skipped", "not_an_image_series",
                                          non_image.get(members[0].series_instance_uid, "")))
-            continue
-        if all(f.own_output for f in images):
-            outcomes.append(_outcome(images, "skipped", "medcam_output",
-                                     "a heatmap series written by medcam"))
             continue
         series = images + [f for f in members if f.kind == "broken"]
         first = images[0]

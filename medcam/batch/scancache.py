@@ -23,16 +23,25 @@ from medcam.batch.units import json_line
 from medcam.durable import write_file_atomic
 from medcam.series.headers import InstanceHeader, iter_headers, non_image_reason
 
-__all__ = ["SECONDARY_CAPTURE", "HeaderFacts", "ScanCache", "is_medcam_output"]
+__all__ = ["MEDCAM_OUTPUT_CLASSES", "SECONDARY_CAPTURE", "HeaderFacts", "ScanCache",
+           "is_medcam_output"]
 
 _LOG = logging.getLogger(__name__)
 #: Secondary Capture Image Storage, the SOP Class of medcam's heatmaps.
 SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 
 
+#: The SOP Classes of medcam's result set: SC, Parametric Map, SEG, Comprehensive 3D
+#: SR and Key Object Selection (see :mod:`medcam.export.result_set`).
+MEDCAM_OUTPUT_CLASSES = frozenset({SECONDARY_CAPTURE, "1.2.840.10008.5.1.4.1.1.30",
+                                   "1.2.840.10008.5.1.4.1.1.66.4",
+                                   "1.2.840.10008.5.1.4.1.1.88.34",
+                                   "1.2.840.10008.5.1.4.1.1.88.59"})
+
+
 def is_medcam_output(ds: Dataset) -> bool:
-    """Whether a header is one of medcam's own Secondary Capture heatmaps."""
-    return (str(ds.get("SOPClassUID", "")) == SECONDARY_CAPTURE
+    """Whether a header is one of the objects of medcam's own result sets."""
+    return (str(ds.get("SOPClassUID", "")) in MEDCAM_OUTPUT_CLASSES
             and str(ds.get("Manufacturer", "")) == "medcam")
 
 

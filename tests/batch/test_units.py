@@ -211,3 +211,17 @@ def test_symlink_loop_is_a_counted_skip(tmp_path: Path) -> None:
     plan = plan_folder(tmp_path)
     assert plan.counts["unreadable"] == 2 and len(plan.units) == 1
     assert plan.units[0].warnings
+
+
+def test_medcams_own_result_set_is_never_planned_again(tmp_path):
+    """SC, PM, SEG, SR and KOS written by medcam beside their source: one unit (the source)."""
+    from medcam.run import explain_folder
+
+    ct_series(tmp_path / "archive" / "ct", "own-outputs")
+    report = explain_folder(tmp_path / "archive" / "ct", tmp_path / "archive" / "results")
+    written = {o["series_instance_uid"]: o["kind"] for o in report.results[0].outputs}
+    assert {"sc", "pm", "sr", "ko"} <= set(written.values())
+    plan = plan_folder(tmp_path / "archive")
+    assert [u.series_instance_uid for u in plan.units] == [report.results[0].series_instance_uid]
+    assert {o.series_instance_uid: o.reason for o in plan.outcomes} == dict.fromkeys(
+        written, "medcam_output")
