@@ -66,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="Secondary Capture transfer syntax: JPEG-LS Lossless (default), "
                          "RLE Lossless or none (Explicit VR Little Endian)")
     ex.add_argument("--quiet", action="store_true", help="print nothing on success")
+    ex.add_argument("--routes", metavar="FILE", help="choose each series' model by routing "
+                    "rules (a TOML file, or 'default'); replaces --model")
     ex.add_argument("--outputs", default="all", metavar="KINDS",
                     help="objects per series: comma-separated sc,pm,seg,sr,ko (default all)")
     ex.add_argument("--seg-threshold", type=float, default=0.5, metavar="T",
@@ -211,6 +213,7 @@ def _cmd_methods() -> int:
 
 def _cmd_explain(args: argparse.Namespace) -> int:
     from medcam.export.result_set import ExportOptions, parse_outputs
+    from medcam.routing import load_routes
     from medcam.run import explain_folder
 
     options = ExportOptions(outputs=parse_outputs(args.outputs),
@@ -227,13 +230,16 @@ def _cmd_explain(args: argparse.Namespace) -> int:
                                 device=args.device, options=options, scale=args.scale,
                                 geometry_tolerance=args.geometry_tolerance,
                                 assume_pixel_spacing=args.assume_pixel_spacing,
-                                force=args.force)
+                                force=args.force, routes=None if args.routes is None else
+                                load_routes(None if args.routes == "default" else args.routes))
     for item in report.results:
         for note in item.warnings:
             sys.stderr.write(f"warning: series {item.series_instance_uid}: {note}\n")
     if not args.quiet:
         for item in report.results:
-            if item.error is None:
+            if item.skipped is not None:
+                print(f"{item.series_instance_uid}: skipped ({item.skipped}, rule {item.rule})")
+            elif item.error is None:
                 scale = item.scale or {}
                 print(f"{item.series_instance_uid}: {item.target} p={item.probability:.3f}, "
                       f"map max {item.shown_max:.2f} ({scale.get('mode')} scale) -> "

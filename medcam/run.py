@@ -25,7 +25,7 @@ import json
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from medcam.export.result_set import (
 from medcam.export.uids import safe_folder_name
 from medcam.model.fit import check_fit, coverage_warnings, fit_warnings
 from medcam.model.load import LoadedModel, load_model
+from medcam.routing import Routes
 from medcam.series import SeriesRef, read_series
 from medcam.series.scan import no_series_error, scan_series
 from medcam.series.stack import GEOMETRY_TOLERANCE
@@ -79,6 +80,9 @@ class SeriesResult:
     preview: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    model: str | None = None
+    rule: str | None = None
+    skipped: str | None = None
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,7 @@ def series_result(series: Series, exp: Explanation, exported: ExportedSeries,
     return SeriesResult(
         series_instance_uid=series.series_instance_uid,
         study_instance_uid=series.study_instance_uid, modality=series.modality,
-        target=exp.target, probability=exp.probability,
+        model=exp.model.name, target=exp.target, probability=exp.probability,
         probabilities=dict(exp.probabilities),
         output_series_instance_uid=sc[0].series_instance_uid if sc else None,
         files=tuple(str(rel / o.path.name) for o in exported.objects),
@@ -128,10 +132,10 @@ def series_result(series: Series, exp: Explanation, exported: ExportedSeries,
     )
 
 
-def _explain_one(ref: SeriesRef, loaded: LoadedModel, method: str, target: str | None,
-                 target_layer: str | None, device: str, staging: Path,
-                 options: ExportOptions, scale: ScaleChoice, read: dict[str, Any],
+def _explain_one(ref: SeriesRef, how: _How, target_layer: str | None, device: str,
+                 staging: Path, scale: ScaleChoice, read: dict[str, Any],
                  force: bool) -> SeriesResult:
+    loaded, method, target, options = how.loaded, how.method, how.target, how.options
     t0 = time.perf_counter()
     series = read_series(ref, **read)
     t_read = time.perf_counter() - t0
@@ -141,8 +145,49 @@ def _explain_one(ref: SeriesRef, loaded: LoadedModel, method: str, target: str |
                   scale=scale)
     folder = staging / safe_folder_name(series.series_instance_uid)
     notes = fit_warnings(series, loaded.spec) + coverage_warnings(series.geometry, exp.grid)
-    return series_result(series, exp, export_series(series, exp, folder, options), t_read,
-                         notes)
+    result = series_result(series, exp, export_series(series, exp, folder, options), t_read,
+                           notes)
+    return replace(result, rule=how.rule) if how.rule else result
+
+
+@dataclass(frozen=True)
+class _How:
+    """How one series is explained: the model, method, target and export options."""
+
+    loaded: LoadedModel
+    method: str
+    target: str | None
+    options: ExportOptions
+    rule: str | None = None
+
+
+class _Router:
+    """Per series, the model and settings a routes file gives (models loaded once)."""
+
+    def __init__(self, routes: Routes, default: _How, device: str, scale: ScaleChoice) -> None:
+        from medcam.routing import check_models
+
+        check_models(routes)  # a bad file fails before any series is read
+        self.routes, self.default, self.device, self.scale = routes, default, device, scale
+        self._models: dict[str, LoadedModel] = {}
+
+    def __call__(self, ref: SeriesRef) -> _How | SeriesResult:
+        from medcam.routing import route
+
+        decision = route(self.routes, ref)
+        if decision.action == "skip" or decision.model is None:
+            return SeriesResult(ref.series_instance_uid, ref.study_instance_uid, ref.modality,
+                                rule=decision.rule, skipped=decision.reason,
+                                warnings=ref.warnings)
+        if decision.model not in self._models:
+            self._models[decision.model] = load_model(decision.model, device=self.device)
+        loaded, method = self._models[decision.model], decision.method or self.default.method
+        resolve_scale(loaded.spec, method, self.scale, 1.0)
+        options = self.default.options
+        if decision.outputs:
+            options = replace(options, outputs=parse_outputs(decision.outputs))
+        return _How(loaded, method, decision.target or self.default.target, options,
+                    decision.rule)
 
 
 def explain_folder(input_path: Path, out_dir: Path, *, model: str = "demo-ct3d",
@@ -153,7 +198,7 @@ def explain_folder(input_path: Path, out_dir: Path, *, model: str = "demo-ct3d",
                    scale: ScaleChoice = None,
                    geometry_tolerance: float = GEOMETRY_TOLERANCE,
                    assume_pixel_spacing: float | None = None,
-                   force: bool = False) -> RunReport:
+                   force: bool = False, routes: Routes | None = None) -> RunReport:
     """Explain every image series under ``input_path`` into ``out_dir``.
 
     ``outputs`` chooses the objects written (``"sc,pm,seg,sr,ko"``); ``options``,
@@ -165,6 +210,10 @@ def explain_folder(input_path: Path, out_dir: Path, *, model: str = "demo-ct3d",
     ``target`` and ``scale`` are those of :func:`medcam.explain` (default: the
     model's positive class, at its calibrated scale where it has one).
 
+    ``routes`` (:mod:`medcam.routing`) chooses the model of each series instead of
+    ``model``; a rule's method, target and outputs replace the arguments'. A series a
+    rule skips, or no rule matches, is recorded with ``skipped`` (never a failure).
+
     Raises:
         MedcamError: nothing could be explained (bad path, no image series, every
             series failed); the error of the first series is re-raised and nothing
@@ -172,11 +221,14 @@ def explain_folder(input_path: Path, out_dir: Path, *, model: str = "demo-ct3d",
 
     """
     options = options or ExportOptions(outputs=parse_outputs(outputs))
-    loaded = load_model(model, device=device)
     from medcam import cam
 
     cam.describe(method)  # unknown method: fail before reading anything
-    resolve_scale(loaded.spec, method, scale, 1.0)  # no calibration: fail before reading
+    loaded = load_model(model, device=device)
+    default = _How(loaded, method, target, options)
+    router = None if routes is None else _Router(routes, default, device, scale)
+    if router is None:
+        resolve_scale(loaded.spec, method, scale, 1.0)  # no calibration: fail before reading
     refs, scanned = scan_series(input_path)
     if not refs:
         raise no_series_error(scanned)
@@ -190,27 +242,30 @@ def explain_folder(input_path: Path, out_dir: Path, *, model: str = "demo-ct3d",
         results, first_error = [], None
         for ref in refs:
             try:
-                results.append(_explain_one(ref, loaded, method, target, target_layer, device,
-                                            staging, options, scale, read, force))
+                how = default if router is None else router(ref)
+                if isinstance(how, SeriesResult):
+                    results.append(how)
+                    continue
+                results.append(_explain_one(ref, how, target_layer, device, staging, scale,
+                                            read, force))
             except MedcamError as exc:
                 first_error = first_error or exc
                 results.append(SeriesResult(ref.series_instance_uid, ref.study_instance_uid,
                                             ref.modality, error=str(exc),
                                             error_type=type(exc).__name__,
                                             warnings=ref.warnings))
-        if all(r.error for r in results):
-            assert first_error is not None
+        if first_error is not None and all(r.error or r.skipped for r in results):
             raise first_error
-        _publish(staging, out_dir, results, loaded, method)
+        _publish(staging, out_dir, results, loaded, method, routes)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return RunReport(tuple(results))
 
 
 def _publish(staging: Path, out_dir: Path, results: list[SeriesResult], loaded: LoadedModel,
-             method: str) -> None:
+             method: str, routes: Routes | None) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
-    done = [r for r in results if r.error is None]
+    done = [r for r in results if r.error is None and r.skipped is None]
     for r in done:
         name = Path(r.files[0]).parts[0] if r.files else None
         if name is None:
@@ -221,10 +276,12 @@ def _publish(staging: Path, out_dir: Path, results: list[SeriesResult], loaded: 
     if done and done[0].preview:
         write_synced(staging / "preview.png", (out_dir / done[0].preview).read_bytes())
         replace_file(staging / "preview.png", out_dir / "preview.png")
+    spec = None if routes is not None else loaded.spec  # routed: each series names its model
     summary: dict[str, Any] = {
-        "schema_version": SUMMARY_SCHEMA, "model": loaded.spec.name,
-        "model_version": loaded.spec.version, "model_sha256": loaded.spec.sha256,
-        "method": method, "series": [asdict(r) for r in results],
+        "schema_version": SUMMARY_SCHEMA, "model": spec and spec.name,
+        "model_version": spec and spec.version, "model_sha256": spec and spec.sha256,
+        "method": method, "routes": None if routes is None else routes.source,
+        "series": [asdict(r) for r in results],
     }
     write_file_atomic(out_dir / "summary.json",
                       (json.dumps(summary, indent=2, sort_keys=True, allow_nan=False)

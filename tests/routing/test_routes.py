@@ -173,3 +173,46 @@ def test_default_routes_file_is_valid_and_printed() -> None:
     assert proc.returncode == 0
     assert parse_routes(proc.stdout).rules == load_routes().rules
     check_models(load_routes())
+
+
+def test_explain_with_routes_uses_each_series_model_and_records_skips(archive: Path,
+                                                                     tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = run_cli("explain", str(archive), "--routes", "default", "--out", str(out),
+                   "--outputs", "sc,ko", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["routes"] == "built-in" and summary["model"] is None
+    refs, _ = scan_series(archive)
+    folder_of = {ref.series_instance_uid: ref.paths[0].parent.name for ref in refs}
+    got = {folder_of[e["series_instance_uid"]]: (e["rule"], e["model"], e["skipped"], e["error"])
+           for e in summary["series"]}
+    assert got == {
+        "ct": ("ct-volumes", "demo-ct3d", None, None),
+        "scout": ("localizers", None, "localizer", None),
+        "thin": ("ct-too-few-slices", None, "too_few_slices", None),
+        "mr": (None, None, "not_routed", None),
+        "dx": ("radiographs", "demo-dx2d", None, None),
+        "knee": ("radiographs", "demo-dx2d", None, None),
+    }
+    written = {p.name for p in out.iterdir() if p.is_dir()}
+    assert len(written) == 3  # the CT and the two radiographs, nothing for the skips
+    # the dry run takes the same decisions
+    dry = run_cli("routes", "check", "default", str(archive), "--json")
+    decisions = {json.loads(line)["series_instance_uid"]: json.loads(line)
+                 for line in dry.stdout.splitlines()}
+    for e in summary["series"]:
+        assert decisions[e["series_instance_uid"]].get("rule") == e["rule"]
+        assert decisions[e["series_instance_uid"]].get("model") == e["model"]
+
+
+def test_explain_where_every_series_is_skipped_writes_only_the_summary(
+        archive: Path, tmp_path: Path) -> None:
+    routes = tmp_path / "routes.toml"
+    routes.write_text("[[rule]]\nname = 'nothing'\nmodality = ['US']\nmodel = 'demo-ct3d'\n")
+    proc = run_cli("explain", str(archive / "mr"), "--routes", str(routes), "--out",
+                   str(tmp_path / "out"), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert [e["skipped"] for e in summary["series"]] == ["not_routed"]
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["summary.json"]
