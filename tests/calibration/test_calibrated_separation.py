@@ -63,3 +63,11 @@ def test_sample_maxima_match_the_readme(folder, model, low, high):
     exp = medcam.explain(series, model=model, method="gradcam")
     assert exp.scale.mode == "calibrated"
     assert low < exp.values_max < high, exp.values_max
+
+
+def test_volume_scale_shows_every_study_at_one():
+    """``--scale volume``: the normal CT's hottest voxel is 1 again, as before calibration."""
+    series = medcam.read_series(ROOT / "sample_dicoms" / "ct" / "no_nodule")
+    exp = medcam.explain(series, model="demo-ct3d", method="gradcam", scale="volume")
+    assert exp.scale.mode == "volume"
+    assert exp.values_max == pytest.approx(1.0, abs=1e-6)

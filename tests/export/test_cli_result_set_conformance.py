@@ -135,3 +135,15 @@ def test_radiograph_with_only_geometry_bound_kinds_is_one_line_error(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "geometry" in lines[0]
     assert not out.exists()
+
+
+def test_sr_without_pm_is_one_line_error(tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "medcam", "explain",
+                           str(SAMPLES / "ct" / "nodule"), "--out", str(out),
+                           "--outputs", "sc,sr"],
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "need pm" in lines[0]
+    assert not out.exists()
