@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/cam_speed.py
 	$(BIN)/python bench/cam_methods.py
 	$(BIN)/python bench/batch_throughput.py
+	$(BIN)/python bench/result_set.py
 
 samples: $(STAMP)
 	$(BIN)/python sample_dicoms/make_samples.py

@@ -247,6 +247,8 @@ def _cmd_explain(args: argparse.Namespace) -> int:
                       f" ({len(item.files)} files)")
             else:
                 print(f"{item.series_instance_uid}: failed: {item.error}")
+            for note in item.notes:
+                print(f"  note: {note}")
         print(f"wrote {args.out / 'summary.json'}")
     return EXIT_PARTIAL if report.n_failed else EXIT_OK
 

@@ -11,6 +11,10 @@ source study, with deterministic UIDs (a re-run replaces, never duplicates):
 * ``sr``: Comprehensive 3D SR, TID 1500 measurement report (``SR000001.dcm``);
 * ``ko``: Key Object Selection of the hottest slices (``KO000001.dcm``).
 
+A projection image (DX, CR ...) has no patient geometry, so PM, SEG and SR
+(:data:`GEOMETRY_KINDS`) are not written for it and a note says so; asking for
+nothing but those raises.
+
 Objects are built in dependency order (PM and SEG before the SR that references
 them, the SR before the KOS) into one staging folder that becomes ``folder`` only
 once everything is written and flushed (:func:`medcam.durable.atomic_directory`).
@@ -33,11 +37,13 @@ if TYPE_CHECKING:
     from medcam.explanation import Explanation
     from medcam.series.types import Series
 
-__all__ = ["ALL_OUTPUTS", "ExportOptions", "ExportedSeries", "export_series", "heatmap_info",
-           "parse_outputs"]
+__all__ = ["ALL_OUTPUTS", "GEOMETRY_KINDS", "ExportOptions", "ExportedSeries", "export_series",
+           "heatmap_info", "parse_outputs"]
 
 #: Every kind, in the order they are written.
 ALL_OUTPUTS: tuple[ObjectKind, ...] = ("sc", "pm", "seg", "sr", "ko")
+#: Kinds placed in patient coordinates; not written for projection images (DX, CR ...).
+GEOMETRY_KINDS: tuple[ObjectKind, ...] = ("pm", "seg", "sr")
 _FILE_NAMES: Mapping[str, str] = {"pm": "PM000001.dcm", "seg": "SEG00001.dcm",
                                   "sr": "SR000001.dcm", "ko": "KO000001.dcm"}
 
@@ -216,6 +222,15 @@ def _write_derived(series: Series, values: Any, info: HeatmapInfo, tmp: Path,  #
                    finding: tuple[str, str, str] | None) -> list[ExportedObject]:
     """Build and write PM, SEG, SR and KOS, in that order (later ones reference earlier)."""
     wanted = [k for k in ("pm", "seg", "sr", "ko") if k in options.outputs]
+    if not series.has_patient_geometry:  # a projection: PM, SEG and SR need a patient grid
+        skipped = [k for k in wanted if k in GEOMETRY_KINDS]
+        wanted = [k for k in wanted if k not in GEOMETRY_KINDS]
+        if skipped and not wanted and "sc" not in options.outputs:
+            raise ExportError(f"{','.join(skipped)} need a source with patient geometry "
+                              "(a projection image has none); choose sc or ko")
+        if skipped:
+            notes.append(f"{','.join(skipped)}: not written, the source is a projection "
+                         "image without patient geometry (Image Position/Orientation)")
     if not wanted:
         return []
     from medcam.export.ko import build_key_objects
