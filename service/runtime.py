@@ -138,9 +138,10 @@ def build_runtime(settings: Settings, registry: PhiRegistry) -> Runtime:
     listener = None
     if s.dicom_enabled:
         listener = DicomListener(ListenerConfig(
-            s.dicom_host, s.dicom_port, s.dicom_aet, s.allowed_aets, s.max_associations,
+            s.dicom_host, s.dicom_port, s.dicom_aet, s.allowed_peers, s.max_associations,
             s.max_pdu_bytes, s.max_instance_bytes, s.acse_timeout_s, s.dimse_timeout_s,
-            s.network_timeout_s), spool, intake, registry)
+            s.network_timeout_s, max_series_instances=s.max_series_instances,
+            max_association_instances=s.max_association_instances), spool, intake, registry)
     return Runtime(settings=s, registry=registry, db=db, store=store, outbox=outbox,
                    spool=spool, intake=intake, sender=sender, worker=worker, pusher=pusher,
                    listener=listener)

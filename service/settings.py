@@ -16,7 +16,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from medcam.errors import ExportError
 from medcam.export.result_set import parse_outputs
-from medcam.pacs.aet import validate_ae_title
+from medcam.pacs.aet import AllowedPeer, validate_ae_title
+from service.token_policy import MIN_TOKEN_BITS, estimate_bits
 
 __all__ = ["PLACEHOLDER_TOKENS", "Settings", "is_loopback"]
 
@@ -95,7 +96,16 @@ class Settings(BaseSettings):
     network_timeout_s: float = Field(default=60.0, gt=0)
     http_timeout_s: float = Field(default=30.0, gt=0)
 
-    @field_validator("allowed_aets", mode="before")
+    # --- intake door (issue 12): model names, DIMSE instance caps ----------------
+    #: model names (or spec paths) ``POST /v1/jobs`` may select besides the built-in
+    #: names and ``MEDCAM_MODEL``; anything else is refused without touching the disk
+    api_models: Annotated[tuple[str, ...], NoDecode] = ()
+    #: most instances one pending DIMSE series may hold (more are answered 0xA700)
+    max_series_instances: int = Field(default=10_000, gt=0)
+    #: most image instances one association may store (more are answered 0xA700)
+    max_association_instances: int = Field(default=50_000, gt=0)
+
+    @field_validator("allowed_aets", "api_models", mode="before")
     @classmethod
     def _split_aets(cls, value: object) -> object:
         if isinstance(value, str):
@@ -110,8 +120,8 @@ class Settings(BaseSettings):
     @field_validator("allowed_aets")
     @classmethod
     def _check_aets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for aet in value:
-            cls._check_aet(aet)
+        for entry in value:
+            AllowedPeer.parse(entry)
         return value
 
     @field_validator("outputs")
@@ -143,6 +153,12 @@ class Settings(BaseSettings):
                                   or len(token) < MIN_TOKEN_LENGTH):
             raise ValueError(f"MEDCAM_API_TOKEN is a placeholder or shorter than "
                              f"{MIN_TOKEN_LENGTH} characters; set a real secret")
+        if token is not None and estimate_bits(token) < MIN_TOKEN_BITS:
+            raise ValueError(f"MEDCAM_API_TOKEN is guessable (estimated under "
+                             f"{MIN_TOKEN_BITS:.0f} bits: repeats, runs or a small "
+                             "alphabet); use e.g. python -c 'import secrets; "
+                             "print(secrets.token_urlsafe(32))'")
+        self._check_dicom_door()
         if token is None and not is_loopback(self.http_host):
             raise ValueError("refusing to listen on a non-loopback address without "
                              "MEDCAM_API_TOKEN")
@@ -151,6 +167,19 @@ class Settings(BaseSettings):
         if self.push_backoff_max_s < self.push_backoff_s:
             raise ValueError("push_backoff_max_s must be >= push_backoff_s")
         return self
+
+    def _check_dicom_door(self) -> None:
+        if not self.dicom_enabled or is_loopback(self.dicom_host):
+            return
+        if not any(not p.loopback_only for p in self.allowed_peers):
+            raise ValueError("refusing to bind the DICOM listener to a non-loopback address "
+                             "without MEDCAM_ALLOWED_AETS entries of the form "
+                             "TITLE@IP or TITLE@NETWORK/PREFIX")
+
+    @property
+    def allowed_peers(self) -> tuple[AllowedPeer, ...]:
+        """``allowed_aets`` parsed: (AE title, source networks) pairs."""
+        return tuple(AllowedPeer.parse(e) for e in self.allowed_aets)
 
     @property
     def auth_required(self) -> bool:

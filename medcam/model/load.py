@@ -12,12 +12,11 @@ import torch
 from torch import nn
 
 from medcam.errors import ModelError, WeightsMismatchError
-from medcam.model.spec import ModelSpec
+from medcam.model.spec import BUILTIN_DIR, ModelSpec, builtin_names
 
 __all__ = ["BUILTIN_DIR", "LoadedModel", "builtin_names", "check_device", "load_model",
            "resolve_spec", "sha256_file"]
 
-BUILTIN_DIR = Path(__file__).parent / "specs"
 #: Name of the spec stored inside a TorchScript archive (``torch.jit.save(_extra_files=...)``).
 TORCHSCRIPT_SPEC_ENTRY = "medcam_spec.json"
 
@@ -37,11 +36,6 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def builtin_names() -> list[str]:
-    """Names of the models shipped with medcam."""
-    return sorted(p.stem for p in BUILTIN_DIR.glob("*.json"))
 
 
 def resolve_spec(model: str | Path | ModelSpec) -> ModelSpec:

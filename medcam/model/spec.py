@@ -28,7 +28,15 @@ from typing import Any, Literal
 
 from medcam.errors import ModelError
 
-__all__ = ["IntensityWindow", "ModelSpec"]
+__all__ = ["BUILTIN_DIR", "IntensityWindow", "ModelSpec", "builtin_names"]
+
+#: Where the specs of the models shipped with medcam live (``<name>.json``).
+BUILTIN_DIR = Path(__file__).parent / "specs"
+
+
+def builtin_names() -> list[str]:
+    """Names of the models shipped with medcam (no torch import needed)."""
+    return sorted(p.stem for p in BUILTIN_DIR.glob("*.json"))
 
 IntensityMode = Literal["window", "percentile"]
 

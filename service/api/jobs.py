@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from medcam.errors import ExportError
 from medcam.export.result_set import parse_outputs
+from medcam.model.spec import builtin_names
 from service.api.deps import AUTHORIZED, RuntimeDep
 from service.jobs.models import Job, JobState, OutboxRow
 from service.jobs.store import NewJob
@@ -100,6 +101,20 @@ def job_view(job: Job, rows: list[OutboxRow]) -> JobView:
         created_at=job.created_at, finished_at=job.finished_at)
 
 
+#: The one answer for every model name that is not selectable (nothing about the disk).
+UNKNOWN_MODEL = ("unknown model: choose a built-in model, MEDCAM_MODEL or a name listed in "
+                 "MEDCAM_API_MODELS")
+
+
+def selectable_models(default: str, listed: tuple[str, ...]) -> frozenset[str]:
+    """Model names a client may ask for: built-ins, the default and the listed ones.
+
+    A name is compared as a string only: the file system is never consulted, so a
+    client learns nothing about which files exist on the server.
+    """
+    return frozenset((*builtin_names(), default, *listed))
+
+
 @router.post("/v1/jobs", status_code=status.HTTP_202_ACCEPTED)
 async def create_job(body: JobRequest, runtime: RuntimeDep) -> JobView:
     """Queue a job that retrieves the study from the PACS (durable before the 202)."""
@@ -107,6 +122,8 @@ async def create_job(body: JobRequest, runtime: RuntimeDep) -> JobView:
     if not s.pacs_dicomweb:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
                             "no DICOMweb PACS configured (MEDCAM_PACS_DICOMWEB)")
+    if body.model is not None and body.model not in selectable_models(s.model, s.api_models):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, UNKNOWN_MODEL)
     try:
         outputs = ",".join(parse_outputs(body.outputs)) if body.outputs else s.outputs
     except ExportError as exc:

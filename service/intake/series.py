@@ -70,17 +70,31 @@ class SeriesIntake:
         self._active: dict[object, set[str]] = {}
         self._last_write: dict[str, float] = {}
         self._study_of: dict[str, tuple[str, str]] = {}
+        self._count_of: dict[str, int] = {}
 
     # DIMSE -------------------------------------------------------------------
     def add_pending(self, assoc: object, spooled: SpooledFile) -> None:
         """File a synced instance under its series' pending folder."""
         folder = self.spool.series_pending_dir(spooled.series_instance_uid)
         with self._lock:
+            if not (folder / f"{spooled.sha256}.dcm").exists():
+                self._count_of[folder.name] = self.pending_count(
+                    spooled.series_instance_uid) + 1
             self.spool.publish(spooled.tmp, spooled.sha256, folder)
             self._active.setdefault(assoc, set()).add(folder.name)
             self._last_write[folder.name] = time.monotonic()
             self._study_of[folder.name] = (spooled.study_instance_uid,
                                            spooled.series_instance_uid)
+
+    def pending_count(self, series_instance_uid: str) -> int:
+        """How many distinct instances of a series wait in its pending folder."""
+        folder = self.spool.series_pending_dir(series_instance_uid)
+        with self._lock:
+            known = self._count_of.get(folder.name)
+            if known is None:
+                known = len(list(folder.glob("*.dcm"))) if folder.exists() else 0
+                self._count_of[folder.name] = known
+            return known
 
     def association_ended(self, assoc: object) -> list[Job]:
         """Queue the series an ended association sent (unless another is still sending)."""
@@ -107,6 +121,7 @@ class SeriesIntake:
 
     def _close(self, folder: Path) -> Job | None:
         self._last_write.pop(folder.name, None)
+        self._count_of.pop(folder.name, None)
         uids = self._study_of.pop(folder.name, None)
         files = sorted(folder.glob("*.dcm")) if folder.exists() else []
         if not files:

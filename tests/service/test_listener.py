@@ -14,12 +14,13 @@ from pydicom import dcmread
 from pynetdicom import AE
 from pynetdicom.sop_class import CTImageStorage, Verification
 
+from medcam.pacs.aet import AllowedPeer
 from service.intake.dimse_scp import DicomListener, ListenerConfig
 from service.intake.series import SeriesIntake
 from service.jobs.db import Database
 from service.jobs.store import JobStore
 from service.phi import PhiRegistry
-from service.spool import Spool
+from service.spool import Spool, SpoolWriter
 from tests.service.dicomgen import series_uid, write_ct
 from tests.service.orthanc import free_port
 
@@ -35,7 +36,7 @@ class Rig:
 
 @pytest.fixture
 def rig(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Rig]:
-    allowed = getattr(request, "param", ())
+    allowed = tuple(AllowedPeer.parse(e) for e in getattr(request, "param", ()))
     spool = Spool(tmp_path / "data")
     spool.prepare()
     store = JobStore(Database(tmp_path / "data" / "jobs.sqlite3"))
@@ -163,10 +164,10 @@ def test_extra_associations_are_rejected_cleanly(rig: Rig) -> None:
 
 def test_disk_full_answers_a700_and_leaves_no_file(rig: Rig, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    def full(_self: Spool, _data: bytes) -> tuple[Path, str]:
+    def full(_self: SpoolWriter, _data: bytes) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(Spool, "write_bytes", full)
+    monkeypatch.setattr(SpoolWriter, "write", full)
     files = write_ct(tmp_path / "a", "full", slices=2, size=16)
     assert _send(rig.port, files) == [0xA700, 0xA700]
     assert [p for p in rig.spool.data_dir.rglob("*") if p.is_file() and p.suffix == ".dcm"] == []

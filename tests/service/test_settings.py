@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import subprocess
 import sys
 
@@ -9,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from service.settings import Settings, is_loopback
+from service.token_policy import MIN_TOKEN_BITS, estimate_bits
 from tests.service.conftest import TOKEN
 from tests.service.process import REPO
 
@@ -97,3 +99,56 @@ def test_python_m_service_refuses_to_start(env: dict[str, str], leak: str | None
     assert "refusing to start" in run.stderr
     if leak:
         assert leak not in run.stderr
+
+
+# --- issue 12: the DICOM door and the token policy ---------------------------------
+@pytest.mark.parametrize("token", [
+    "a" * 16, "a" * 40, "abababababababab", "abcabcabcabcabcabcab", "abcdefghijklmnop",
+    "0123456789abcdef", "aabbccddeeffgghh", "q8Zq8Zq8Zq8Zq8Zq", "secretsecret1234",
+    "1111111111111111111111111111",
+])
+def test_low_entropy_tokens_refused(token: str) -> None:
+    with pytest.raises(ValidationError, match="guessable"):
+        Settings(api_token=token)
+
+
+def test_random_tokens_pass() -> None:
+    for _ in range(200):
+        Settings(api_token=secrets.token_urlsafe(32))
+        Settings(api_token=secrets.token_hex(16))
+    assert estimate_bits(TOKEN) >= MIN_TOKEN_BITS
+
+
+@pytest.mark.parametrize(("host", "aets", "starts"), [
+    ("127.0.0.1", "", True),
+    ("0.0.0.0", "", False),
+    ("0.0.0.0", "MODALITY", False),  # a bare title admits loopback callers only
+    ("0.0.0.0", "MODALITY@10.0.0.0/8,PACS@192.168.1.5", True),
+    ("192.168.1.2", "PACS@192.168.1.5", True),
+])
+def test_dicom_door(host: str, aets: str, starts: bool,
+                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEDCAM_DICOM_HOST", host)
+    monkeypatch.setenv("MEDCAM_ALLOWED_AETS", aets)
+    if starts:
+        s = Settings()
+        assert len(s.allowed_peers) == len([a for a in aets.split(",") if a])
+    else:
+        with pytest.raises(ValidationError, match="MEDCAM_ALLOWED_AETS"):
+            Settings()
+    Settings(dicom_host=host, dicom_enabled=False)  # no listener, no door to close
+
+
+@pytest.mark.parametrize("aets", ["MOD@10.0.0.1/8", "MOD@pacs.local", "MOD@10.0.0.0/33"])
+def test_bad_allow_list_entries(aets: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEDCAM_ALLOWED_AETS", aets)
+    with pytest.raises(ValidationError):
+        Settings()
+
+
+def test_python_m_service_refuses_an_open_dicom_door() -> None:
+    run = subprocess.run([sys.executable, "-m", "service"], cwd=REPO, capture_output=True,
+                         text=True, timeout=60,
+                         env={"PATH": "/usr/bin:/bin", "MEDCAM_DICOM_HOST": "0.0.0.0"})
+    assert run.returncode == 2
+    assert "MEDCAM_ALLOWED_AETS" in run.stderr
