@@ -29,6 +29,7 @@ from pydicom import dcmread
 from pydicom.uid import generate_uid
 
 from medcam.audit.segwrite import write_ground_truth
+from medcam.export.seg import DISPLAY_RGB
 from tests.service.orthanc import Orthanc
 from tests.viewer.ohif import ViewerPage, chromium, require_viewer, viewer_page
 from tests.viewer.server import Server, ohif_server, stow
@@ -205,11 +206,61 @@ def test_seg_overlay_on_ct(page: ViewerPage, result_set: ResultSet) -> None:
         shutil.copyfile(shot, REPO / "docs" / "ohif-ct-overlay.png")
 
 
-def test_medcam_pm_and_seg_open_as_overlays(page: ViewerPage, result_set: ResultSet) -> None:
-    overlays = [s for s in result_set.outputs if s.sop_class in {PM_SOP_CLASS, SEG_SOP_CLASS}]
-    if not overlays:
-        pytest.skip("medcam explain wrote no Parametric Map or SEG (SC only)")
-    for series in overlays:
-        state = page.open_overlay(series.description)
-        assert any(v["actors"] >= 1 for v in state["viewports"])
-        page.screenshot(_screens() / f"overlay-{series.modality.lower()}.png")
+def _chromatic(png: bytes) -> int:
+    """Pixels whose channels differ by more than 20 (any colour; greyscale CT has none)."""
+    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    return int((rgb.max(axis=-1) - rgb.min(axis=-1) > 20).sum())
+
+
+def _output(result_set: ResultSet, sop_class: str) -> Series:
+    (series,) = [s for s in result_set.outputs if s.sop_class == sop_class]
+    return series
+
+
+def test_medcam_pm_fuses_on_ct_in_scale_units(page: ViewerPage, result_set: ResultSet) -> None:
+    """medcam's default PM (float32 scale values) opens fused on its CT, values intact.
+
+    OHIF's PMAP loader reads Float Pixel Data as is (it ignores the Real World Value
+    Mapping and logs an error for 16-bit maps) and multiplies by 100 for display.
+    """
+    pm_series = _output(result_set, PM_SOP_CLASS)
+    pm = dcmread(pm_series.files[0])
+    assert pm.BitsAllocated == 32 and "FloatPixelData" in pm
+    before = _chromatic(page.viewport_png())  # OHIF's blue overlay text and frame
+    state = page.open_overlay(pm_series.description)
+    (target,) = [d for d in state["displaySets"] if d["description"] == pm_series.description]
+    assert target["modality"] == "PMAP" and target["loaded"]
+    (vp,) = [v for v in state["viewports"] if target["uid"] in v["displaySets"]]
+    assert vp["actors"] == 2  # the CT volume and the fused map
+    assert result_set.source.description in page.viewport_description()
+    top = float(np.asarray(pm.pixel_array).max())
+    assert 0.1 < top
+    assert page.volume_max(target["uid"]) == pytest.approx(100 * top, rel=1e-5)
+    page.page.wait_for_timeout(1500)
+    assert _chromatic(page.viewport_png()) > before + 20000  # the fused map's tint
+    # OHIF's one notification on every PM: its own x100, no warning about the object.
+    assert [t.splitlines()[0] for t in page.toasts()] == ["Parametric Map"], page.toasts()
+    assert "multiplied by 100" in page.toasts()[0]
+    shot = page.screenshot(_screens() / "ct-pm-fusion.png")
+    if os.environ.get("MEDCAM_UPDATE_DOCS") == "1":
+        shutil.copyfile(shot, REPO / "docs" / "ohif-ct-pm.png")
+
+
+def test_medcam_seg_overlays_in_its_colour(page: ViewerPage, result_set: ResultSet) -> None:
+    """medcam's SEG hydrates on the CT, lists its segment, in the recommended colour."""
+    seg_series = _output(result_set, SEG_SOP_CLASS)
+    segment = dcmread(seg_series.files[0]).SegmentSequence[0]
+    label = str(segment.SegmentLabel)
+    assert len(segment.RecommendedDisplayCIELabValue) == 3
+    state = page.open_overlay(seg_series.description)
+    assert [g["segments"] for g in state["segmentations"]] == [[label]]
+    (vp,) = [v for v in state["viewports"] if v["representations"]]
+    assert vp["representations"][0]["type"] == "Labelmap"
+    page.show_segment_label(label)
+    colour = page.page.evaluate("""() => {
+      const s = window.services.segmentationService; const g = s.getSegmentations()[0];
+      const v = [...window.services.viewportGridService.getState().viewports.keys()][0];
+      return s.getSegmentColor(v, g.segmentationId, 1); }""")
+    assert [int(c) for c in colour[:3]] == list(DISPLAY_RGB)
+    assert not page.toasts(), page.toasts()
+    page.screenshot(_screens() / "ct-medcam-seg.png")
