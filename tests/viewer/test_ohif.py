@@ -6,7 +6,8 @@ Orthanc; OHIF (prebuilt ``@ohif/app``) runs in Debian's headless Chromium on one
 origin. The tests read the study browser and the viewport from the DOM and OHIF's services,
 count overlay pixels in viewport screenshots, and fail on any console or page error.
 Screenshots go to ``out/ohif/`` (``MEDCAM_OHIF_SCREENSHOTS`` overrides); with
-``MEDCAM_UPDATE_DOCS=1`` the SEG overlay screenshot also replaces docs/ohif-ct-overlay.png.
+``MEDCAM_UPDATE_DOCS=1`` the screenshots of the SEG overlay, medcam's PM fusion and medcam's
+SEG also replace docs/ohif-ct-overlay.png, docs/ohif-ct-pm.png and docs/ohif-ct-medcam-seg.png.
 """
 
 from __future__ import annotations
@@ -263,4 +264,6 @@ def test_medcam_seg_overlays_in_its_colour(page: ViewerPage, result_set: ResultS
       return s.getSegmentColor(v, g.segmentationId, 1); }""")
     assert [int(c) for c in colour[:3]] == list(DISPLAY_RGB)
     assert not page.toasts(), page.toasts()
-    page.screenshot(_screens() / "ct-medcam-seg.png")
+    shot = page.screenshot(_screens() / "ct-medcam-seg.png")
+    if os.environ.get("MEDCAM_UPDATE_DOCS") == "1":
+        shutil.copyfile(shot, REPO / "docs" / "ohif-ct-medcam-seg.png")
