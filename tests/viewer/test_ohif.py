@@ -32,7 +32,7 @@ from pydicom.uid import generate_uid
 from medcam.audit.segwrite import write_ground_truth
 from medcam.export.seg import DISPLAY_RGB
 from tests.service.orthanc import Orthanc
-from tests.viewer.ohif import ViewerPage, chromium, require_viewer, viewer_page
+from tests.viewer.ohif import ViewerPage, chromium, require_viewer, viewer_page, wait_until
 from tests.viewer.server import Server, ohif_server, stow
 
 pytestmark = pytest.mark.slow
@@ -41,6 +41,7 @@ REPO = Path(__file__).resolve().parents[2]
 SOURCE = REPO / "sample_dicoms" / "ct" / "nodule"
 SPHERE_RADIUS_MM = 12.0
 SEG_DESCRIPTION = "Synthetic ground truth"  # what medcam's SEG writer names the series
+PM16_DESCRIPTION = "medcam PM 16-bit JPEG-LS (--no-pm-float)"
 PM_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.30"
 SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
 #: Series OHIF lists but that need no pixel check here (text documents).
@@ -71,6 +72,7 @@ class ResultSet:
     source: Series
     outputs: tuple[Series, ...]   # what `medcam explain` wrote
     seg: Series                   # the sphere SEG of this test
+    pm16: Series                  # medcam's 16-bit JPEG-LS PM (--no-pm-float), renamed
     centre_sop_uid: str           # the source slice nearest the sphere centre
 
 
@@ -109,6 +111,15 @@ def result_set(tmp_path_factory: pytest.TempPathFactory) -> ResultSet:
                     str(tmp / "explain"), "--model", "demo-ct3d", "--method", "gradcam",
                     "--quiet"], check=True, cwd=REPO, env=env, timeout=300)
     outputs = _series_of(sorted((tmp / "explain").rglob("*.dcm")))
+    subprocess.run([sys.executable, "-m", "medcam", "explain", str(SOURCE), "--out",
+                    str(tmp / "explain16"), "--model", "demo-ct3d", "--method", "gradcam",
+                    "--outputs", "pm", "--no-pm-float", "--quiet"],
+                   check=True, cwd=REPO, env=env, timeout=300)
+    (pm16_path,) = (tmp / "explain16").rglob("PM*.dcm")
+    pm16 = dcmread(pm16_path)
+    pm16.SeriesDescription = PM16_DESCRIPTION  # its own card next to the float PM's
+    pm16.save_as(tmp / "pm16.dcm")
+    (pm16_series,) = _series_of([tmp / "pm16.dcm"])
     sources = sorted(SOURCE.glob("*.dcm"))
     (source,) = _series_of(sources)
     manifest = json.loads((REPO / "sample_dicoms" / "manifest.json").read_text())
@@ -121,7 +132,7 @@ def result_set(tmp_path_factory: pytest.TempPathFactory) -> ResultSet:
     centre_slice = int(np.argmax(mask.sum(axis=(1, 2))))
     centre_sop = str(dcmread(sources[centre_slice], stop_before_pixels=True).SOPInstanceUID)
     study = str(dcmread(sources[0], stop_before_pixels=True).StudyInstanceUID)
-    return ResultSet(study, source, tuple(outputs), seg, centre_sop)
+    return ResultSet(study, source, tuple(outputs), seg, pm16_series, centre_sop)
 
 
 @pytest.fixture(scope="module")
@@ -132,8 +143,8 @@ def viewer(result_set: ResultSet,
     orthanc = Orthanc(tmp_path_factory.mktemp("ohif-orthanc"))
     orthanc.start()
     try:
-        files = [f for s in (result_set.source, *result_set.outputs, result_set.seg)
-                 for f in s.files]
+        files = [f for s in (result_set.source, *result_set.outputs, result_set.seg,
+                             result_set.pm16) for f in s.files]
         stow(orthanc.dicomweb, files)
         with ohif_server(orthanc.url, dist) as server, chromium() as browser:
             yield server, browser
@@ -267,3 +278,24 @@ def test_medcam_seg_overlays_in_its_colour(page: ViewerPage, result_set: ResultS
     shot = page.screenshot(_screens() / "ct-medcam-seg.png")
     if os.environ.get("MEDCAM_UPDATE_DOCS") == "1":
         shutil.copyfile(shot, REPO / "docs" / "ohif-ct-medcam-seg.png")
+
+
+def test_16_bit_pm_is_what_ohif_refuses(page: ViewerPage, result_set: ResultSet) -> None:
+    """Why float32 is the default: OHIF 3.13 logs an error on medcam's 16-bit map, and
+    its PMAP loader takes the JPEG-LS bytes for pixels (no decoding, no RWVM)."""
+    pm = dcmread(result_set.pm16.files[0])
+    assert pm.BitsAllocated == 16 and pm.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.4.80"
+    page._thumbnail(PM16_DESCRIPTION).dblclick()
+    refusal = "Only works with 32 bit data, not 16"
+
+    def refused() -> bool:
+        page.page.wait_for_timeout(250)  # lets Playwright deliver console events
+        return any(refusal in e for e in page.console_errors)
+
+    wait_until(refused, 60, "OHIF's refusal of the 16-bit Parametric Map")
+    target = wait_until(lambda: next((d for d in page.state()["displaySets"]
+                                      if d["description"] == PM16_DESCRIPTION
+                                      and d["loaded"]), None), 60, "the 16-bit PM loaded")
+    stored_top = float(np.asarray(pm.pixel_array).max())
+    assert page.volume_max(target["uid"]) != pytest.approx(100 * stored_top, rel=0.01)
+    page.console_errors[:] = [e for e in page.console_errors if refusal not in e]
