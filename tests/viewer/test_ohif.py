@@ -213,6 +213,10 @@ def test_seg_overlay_on_ct(page: ViewerPage, result_set: ResultSet) -> None:
     page.jump_to_instance(result_set.centre_sop_uid)
     assert _coloured(page.viewport_png()) > 300  # the sphere, filled, on the CT
     assert result_set.source.description in page.viewport_description()
+    # The sphere SEG (medcam.audit.segwrite) has no Recommended Display CIELab Value:
+    # OHIF says so, unlike for medcam's SEG (test_medcam_seg_overlays_in_its_colour).
+    assert [t.splitlines()[0] for t in page.toasts()] == ["DICOM SEG import"], page.toasts()
+    assert "RecommendedDisplayCIELabValue not found" in page.toasts()[0]
     shot = page.screenshot(_screens() / "ct-seg-overlay.png")
     if os.environ.get("MEDCAM_UPDATE_DOCS") == "1":
         shutil.copyfile(shot, REPO / "docs" / "ohif-ct-overlay.png")
