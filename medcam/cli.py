@@ -74,8 +74,10 @@ def _parser() -> argparse.ArgumentParser:
                     help="SEG region: map values at or above T on the map's scale (0.5)")
     ex.add_argument("--key-slices", type=int, default=3, metavar="K",
                     help="slices in the Key Object Selection (default 3)")
-    ex.add_argument("--pm-float", action="store_true",
-                    help="Parametric Map as float32 instead of compressed 16-bit integers")
+    ex.add_argument("--pm-float", action=argparse.BooleanOptionalAction, default=True,
+                    help="Parametric Map as float32 scale values, uncompressed (default; "
+                         "OHIF 3.x shows it); --no-pm-float: JPEG-LS lossless 16-bit "
+                         "integers with a Real World Value Mapping, about 5x smaller")
     _add_hardening_args(ex)
     ca = sub.add_parser("calibrate", help="measure a model's calibrated CAM scale on a dataset",
                         description="Explain the positive class on every case of DATASET "

@@ -5,18 +5,24 @@ Orientation and Pixel Measures (highdicom copies them from the source images; fr
 are ordered by highdicom along the slice normal and each references its source
 slice in Derivation Image / Source Image Sequence). Pixel storage:
 
-* default: 16-bit unsigned, losslessly compressed (JPEG-LS lossless; JPEG 2000
-  lossless and RLE lossless are accepted too). Stored value
-  ``q = round(v / s)`` with slope ``s = max(1, max(v)) / 65535``, so the first Real
-  World Value Mapping ``v' = s * q + 0`` (unit UCUM ``1``, the scale of
+* default (``float_pixels=True``): 32-bit float pixels equal to the input, in
+  scale units (Float Pixel Data admits only native transfer syntaxes; medcam writes
+  Explicit VR Little Endian, uncompressed). The pixel values are the calibrated
+  values themselves, so viewers that ignore the Real World Value Mapping (OHIF 3.x
+  reads Float Pixel Data as is and rejects 16-bit maps) still show the scale.
+  Mappings: slope 1 (scale) and ``scale.value`` (raw map units); VOI window centre
+  0.5, width 1;
+* ``float_pixels=False`` (compact archives, about a fifth of the float size):
+  16-bit unsigned, losslessly compressed (JPEG-LS lossless; JPEG 2000 lossless and
+  RLE lossless are accepted too). Stored value ``q = round(v / s)`` with slope
+  ``s = max(1, max(v)) / 65535``, so the first Real World Value Mapping
+  ``v' = s * q + 0`` (unit UCUM ``1``, the scale of
   :class:`~medcam.export.types.CamScale`) differs from the input by at most
   ``s / 2`` (half a quantisation step; at most 7.7e-6 for maps <= 1). A second
   mapping ``raw = (s * scale.value) * q`` gives raw map units, so the raw scale is
   recorded. The VOI LUT window shows scale values 0..1 (centre ``0.5 / s``, width
-  ``1 / s`` in stored values; the PM has no Modality LUT);
-* ``float_pixels=True``: 32-bit float pixels equal to the input (Float Pixel Data
-  admits only the uncompressed Explicit VR Little Endian transfer syntax); slopes
-  1 and ``scale.value``, window centre 0.5, width 1.
+  ``1 / s`` in stored values; the PM has no Modality LUT). Viewers must apply the
+  mapping to show the scale.
 
 Content Label ``HEATMAP``, Derivation Code the method's CID 217 concept
 (:mod:`medcam.export.codes`), Content Qualification ``RESEARCH``, Image Type
@@ -88,7 +94,7 @@ def _mappings(info: HeatmapInfo, slope: float, value_range: tuple[float, float] 
 
 
 def build_parametric_map(series: Series, values: NDArray[np.floating], info: HeatmapInfo, *,
-                         float_pixels: bool = False,
+                         float_pixels: bool = True,
                          transfer_syntax_uid: str = JPEGLSLossless) -> hd.pm.ParametricMap:
     """Build the heatmap as a Parametric Map on the source grid.
 
@@ -98,7 +104,8 @@ def build_parametric_map(series: Series, values: NDArray[np.floating], info: Hea
         values: the map in scale units (float, >= 0, may exceed 1 in calibrated
             mode), shaped like ``series.array``.
         info: model, method, class, probability and scale.
-        float_pixels: write 32-bit float pixels (uncompressed) instead of 16-bit.
+        float_pixels: write 32-bit float pixels (uncompressed, the default) instead
+            of compressed 16-bit integers with a Real World Value Mapping.
         transfer_syntax_uid: transfer syntax of the 16-bit map, one of
             :data:`LOSSLESS_TRANSFER_SYNTAXES`; ignored with ``float_pixels``.
 

@@ -75,8 +75,9 @@ class ExportOptions:
         preview: also write ``preview.png`` (hottest slices) into the folder.
         seg_threshold: SEG region: map values (scale units) at or above it.
         key_slices: how many hottest slices the KOS selects.
-        pm_float: store the Parametric Map as float32 (uncompressed) instead of
-            losslessly compressed 16-bit integers with a real-world value mapping.
+        pm_float: store the Parametric Map as float32 scale values, uncompressed
+            (default: what OHIF 3.x displays); ``False``: JPEG-LS lossless 16-bit
+            integers with a Real World Value Mapping (about 5x smaller, for archives).
         sc_opacity: largest overlay opacity of the Secondary Capture (None: default).
         sc_threshold: values below it are not coloured in the SC (None: default).
         sc_compression: ``"jpeg-ls"``, ``"rle"`` or ``None`` (uncompressed SC).
@@ -87,7 +88,7 @@ class ExportOptions:
     preview: bool = True
     seg_threshold: float = 0.5
     key_slices: int = 3
-    pm_float: bool = False
+    pm_float: bool = True
     sc_opacity: float | None = None
     sc_threshold: float | None = None
     sc_compression: Literal["jpeg-ls", "rle"] | None = "jpeg-ls"

@@ -11,6 +11,9 @@ the source grid, frames only where the region is present (highdicom
   (CID 7150) and Type NCIt C85402 "Imaging Region of Interest": the segment is
   where the explanation is high, not an anatomical or morphological structure
   (see :mod:`medcam.export.codes`);
+* Recommended Display CIELab Value: the heatmap colour scale (Turbo) at 0.8,
+  an orange red (RGB 244, 92, 23), so viewers draw the region in a colour of the
+  Secondary Capture's hot end (OHIF 3.x warns about segments without one);
 * Segment Algorithm Type ``AUTOMATIC`` with Segmentation Algorithm Identification:
   name ``"<model> <method>"``, version, family DCM 123110 "Artificial Intelligence"
   (CID 7162), source ``medcam <version>``, parameters threshold, scale, target.
@@ -39,10 +42,20 @@ from medcam.export._resultset import (
     source_datasets,
 )
 from medcam.export.codes import REGION_OF_INTEREST, SPATIAL_CONCEPT
+from medcam.export.colormap import colorize
 from medcam.export.types import HeatmapInfo
 from medcam.series.types import Series
 
-__all__ = ["build_segmentation", "region_mask", "segment_label"]
+__all__ = ["DISPLAY_RGB", "build_segmentation", "region_mask", "segment_label"]
+
+
+def _display_rgb() -> tuple[int, int, int]:
+    red, green, blue = (int(c) for c in colorize(0.8))
+    return red, green, blue
+
+
+#: Recommended display colour of the segment: the colour scale at 0.8 (sRGB).
+DISPLAY_RGB = _display_rgb()
 
 
 def region_mask(values: NDArray[np.floating], threshold: float) -> NDArray[np.bool_]:
@@ -94,6 +107,7 @@ def build_segmentation(series: Series, values: NDArray[np.floating], info: Heatm
     description = hd.seg.SegmentDescription(
         segment_number=1, segment_label=label, segmented_property_category=SPATIAL_CONCEPT,
         segmented_property_type=REGION_OF_INTEREST,
+        display_color=hd.color.CIELabColor.from_rgb(*DISPLAY_RGB),
         algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
         algorithm_identification=_algorithm(info, threshold))
     series_uid, sop_uid = object_uids(series, info, "seg")

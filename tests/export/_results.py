@@ -85,7 +85,7 @@ class ResultSet:
 
 
 def build_set(series: Series, values: np.ndarray, info: HeatmapInfo, out: Path, *,
-              float_pixels: bool = False, threshold: float = 0.5) -> ResultSet:
+              float_pixels: bool = True, threshold: float = 0.5) -> ResultSet:
     out.mkdir(parents=True, exist_ok=True)
     peak = peak_of(values)
     pm = build_parametric_map(series, values, info, float_pixels=float_pixels)

@@ -1,6 +1,6 @@
 """dciodvfy, dcentvfy and determinism over the whole result set of representative sources.
 
-Every object (16-bit and float Parametric Map, SEG, SR, KOS) of every source must
+Every object (float and 16-bit Parametric Map, SEG, SR, KOS) of every source must
 give no dciodvfy Error and only warnings allow-listed in
 ``dciodvfy_resultset_allowlist.txt``; sources include unusual patient modules
 (veterinary, missing Type 2 attributes), character sets and an enhanced multi-frame
@@ -117,8 +117,8 @@ def outputs(tmp_path_factory) -> dict[str, tuple[Series, dict[str, Path]]]:
         from medcam.export.write import write_object
 
         files["PMF.dcm"] = write_object(build_parametric_map(series, values, INFO_CAL,
-                                                             float_pixels=True),
-                                        out, "PMF.dcm", "pm").path
+                                                             float_pixels=False),
+                                        out, "PMF.dcm", "pm").path  # the 16-bit option
         assert set(files) == set(IODS)
         result[tag] = (series, files)
     return result

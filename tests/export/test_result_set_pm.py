@@ -36,7 +36,7 @@ def _write(ds, tmp_path, name="PM.dcm"):
 def test_uint16_real_world_values_within_half_a_step(sources, case, tmp_path):
     series = sources[case]
     values = blob_map(series.array.shape, amplitude=1.7)  # calibrated: above 1 allowed
-    pm = build_parametric_map(series, values, INFO_CAL)
+    pm = build_parametric_map(series, values, INFO_CAL, float_pixels=False)
     assert pm.file_meta.TransferSyntaxUID == JPEGLSLossless
     assert pm.BitsAllocated == 16 and "PixelData" in pm
     step = quantisation_step(pm)
@@ -52,7 +52,7 @@ def test_uint16_real_world_values_within_half_a_step(sources, case, tmp_path):
 def test_float_pixels_are_exact(sources, case, tmp_path):
     series = sources[case]
     values = blob_map(series.array.shape, amplitude=0.8)
-    pm = build_parametric_map(series, values, INFO_CAL, float_pixels=True)
+    pm = build_parametric_map(series, values, INFO_CAL)  # the default
     assert pm.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
     assert "FloatPixelData" in pm and pm.BitsAllocated == 32
     read = real_world_by_slice(_write(pm, tmp_path), series)
@@ -94,7 +94,7 @@ def test_every_frame_has_its_source_slice_geometry(sources, case, tmp_path):
 def test_real_world_mappings_record_scale_and_raw_units(sources):
     series = sources["axial"]
     values = blob_map(series.array.shape, amplitude=1.2)
-    pm = build_parametric_map(series, values, INFO_CAL)
+    pm = build_parametric_map(series, values, INFO_CAL, float_pixels=False)
     shared = pm.SharedFunctionalGroupsSequence[0]
     first, raw = shared.RealWorldValueMappingSequence
     slope = quantisation_slope(values)
@@ -138,3 +138,25 @@ def test_rejects_negative_and_misshaped_maps_and_projections(sources, projection
 def test_quantisation_slope_covers_the_range():
     assert quantisation_slope(np.zeros((1, 2, 2), np.float32)) == 1 / 65535
     assert quantisation_slope(np.full((1, 2, 2), 3.0, np.float32)) == 3 / 65535
+
+
+def test_float_default_carries_the_scale_in_pixels_and_mappings(sources, tmp_path):
+    series = sources["axial"]
+    values = blob_map(series.array.shape, amplitude=1.2)
+    pm = build_parametric_map(series, values, INFO_CAL)
+    first, raw = pm.SharedFunctionalGroupsSequence[0].RealWorldValueMappingSequence
+    assert (float(first.RealWorldValueSlope), float(raw.RealWorldValueSlope)) == (
+        1.0, pytest.approx(INFO_CAL.scale.value))
+    voi = pm.SharedFunctionalGroupsSequence[0].FrameVOILUTSequence[0]
+    assert (float(voi.WindowCenter), float(voi.WindowWidth)) == (0.5, 1.0)
+
+
+def test_uint16_jpeg_ls_is_the_compact_option(sources, tmp_path):
+    """The 16-bit JPEG-LS pixel data is several times smaller than the float32 default's."""
+    series = sources["axial"]
+    values = blob_map(series.array.shape, amplitude=0.9)
+    flt = pydicom.dcmread(_write(build_parametric_map(series, values, INFO_CAL), tmp_path))
+    small = pydicom.dcmread(_write(build_parametric_map(series, values, INFO_CAL,
+                                                        float_pixels=False), tmp_path, "I.dcm"))
+    assert len(flt.FloatPixelData) == values.size * 4
+    assert len(small.PixelData) * 3 < len(flt.FloatPixelData)

@@ -8,7 +8,8 @@ import pydicom
 import pytest
 
 from medcam.errors import ExportError
-from medcam.export.seg import build_segmentation, region_mask
+from medcam.export.colormap import colorize
+from medcam.export.seg import DISPLAY_RGB, build_segmentation, region_mask
 from medcam.export.write import write_object
 from tests.export._results import (
     GEOMETRIES,
@@ -87,6 +88,15 @@ def test_segment_is_automatic_with_algorithm_and_threshold(sources):
     assert (kind.CodeValue, kind.CodingSchemeDesignator) == ("C85402", "NCIt")
     assert seg.SeriesDescription.startswith("AI heatmap (not for diagnostic use) region")
     assert int(seg.SeriesNumber) == int(series.headers[0].SeriesNumber) + 3000
+
+
+def test_segment_recommends_the_colour_scale_at_0_8(sources):
+    series = sources["axial"]
+    seg = build_segmentation(series, blob_map(series.array.shape), INFO_CAL)
+    (segment,) = seg.SegmentSequence
+    lab = hd.color.CIELabColor.from_dicom_value(segment.RecommendedDisplayCIELabValue)
+    assert DISPLAY_RGB == tuple(int(c) for c in colorize(0.8)) == (244, 92, 23)
+    assert np.abs(np.subtract(lab.to_rgb(), DISPLAY_RGB)).max() <= 1
 
 
 def test_empty_region_gives_no_seg(sources):

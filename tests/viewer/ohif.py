@@ -70,6 +70,14 @@ VIEWPORT_TOP_LEFT = "[data-cy='viewport-overlay-top-left']"
 VIEWPORT_PANE = "[data-cy='viewport-pane']"
 #: OHIF's onboarding tour would cover the page; mark it as already shown.
 _NO_TOURS = "localStorage.setItem('shownTours', JSON.stringify(['basicViewerTour']));"
+#: Every notification (toast) OHIF shows, kept in ``window.__medcamToasts`` (they fade).
+_TOASTS = """window.__medcamToasts = [];
+new MutationObserver(() => {
+  for (const t of document.querySelectorAll('[data-sonner-toast]')) {
+    const text = t.innerText.trim();
+    if (text && !window.__medcamToasts.includes(text)) { window.__medcamToasts.push(text); } }
+}).observe(document, {subtree: true, childList: true, characterData: true});"""
+SEGMENTATION_PANEL_BUTTON = "[data-cy='panelSegmentation-btn']"
 #: What OHIF's services hold: display sets, viewports and their overlays, segmentations.
 _STATE_JS = """() => { const s = window.services; if (!s) { return 'null'; }
  const vp = (v) => { const cs = s.cornerstoneViewportService.getCornerstoneViewport(v.viewportId);
@@ -133,6 +141,25 @@ class ViewerPage:
                                     modality=lines[0] if lines else "", series_number=number,
                                     instances=count))
         return cards
+
+    def toasts(self) -> list[str]:
+        """The text of every notification OHIF has shown on this page so far."""
+        return list(self.page.evaluate("() => window.__medcamToasts || []"))
+
+    def volume_max(self, volume_id: str) -> float:
+        """The largest voxel value of a volume in Cornerstone's cache (what OHIF renders)."""
+        return float(self.page.evaluate("""(id) => {
+          const d = window.cornerstone.cache.getVolume(id).voxelManager
+            .getCompleteScalarDataArray();
+          let top = -Infinity; for (let i = 0; i < d.length; i++) { if (d[i] > top) top = d[i]; }
+          return top; }""", volume_id))
+
+    def show_segment_label(self, label: str, timeout_s: float = 30) -> None:
+        """Open the right-hand Segmentation panel; wait until it lists ``label``."""
+        if not self.page.get_by_text(label, exact=True).count():
+            self.page.click(SEGMENTATION_PANEL_BUTTON)
+        self.page.get_by_text(label, exact=True).first.wait_for(
+            state="visible", timeout=timeout_s * 1000)
 
     def state(self) -> dict[str, Any]:
         """Display sets, viewports (display sets, actors, overlays) and segmentations."""
@@ -241,6 +268,7 @@ def viewer_page(browser: Any, server: Server, width: int = 1400,
     """A fresh browser context (own storage) with one :class:`ViewerPage` on ``server``."""
     context = browser.new_context(viewport={"width": width, "height": height})
     context.add_init_script(_NO_TOURS)
+    context.add_init_script(_TOASTS)
     try:
         yield ViewerPage(context.new_page(), server.url)
     finally:

@@ -6,7 +6,8 @@ Orthanc; OHIF (prebuilt ``@ohif/app``) runs in Debian's headless Chromium on one
 origin. The tests read the study browser and the viewport from the DOM and OHIF's services,
 count overlay pixels in viewport screenshots, and fail on any console or page error.
 Screenshots go to ``out/ohif/`` (``MEDCAM_OHIF_SCREENSHOTS`` overrides); with
-``MEDCAM_UPDATE_DOCS=1`` the SEG overlay screenshot also replaces docs/ohif-ct-overlay.png.
+``MEDCAM_UPDATE_DOCS=1`` the screenshots of the SEG overlay, medcam's PM fusion and medcam's
+SEG also replace docs/ohif-ct-overlay.png, docs/ohif-ct-pm.png and docs/ohif-ct-medcam-seg.png.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ from pydicom import dcmread
 from pydicom.uid import generate_uid
 
 from medcam.audit.segwrite import write_ground_truth
+from medcam.export.seg import DISPLAY_RGB
 from tests.service.orthanc import Orthanc
-from tests.viewer.ohif import ViewerPage, chromium, require_viewer, viewer_page
+from tests.viewer.ohif import ViewerPage, chromium, require_viewer, viewer_page, wait_until
 from tests.viewer.server import Server, ohif_server, stow
 
 pytestmark = pytest.mark.slow
@@ -39,6 +41,7 @@ REPO = Path(__file__).resolve().parents[2]
 SOURCE = REPO / "sample_dicoms" / "ct" / "nodule"
 SPHERE_RADIUS_MM = 12.0
 SEG_DESCRIPTION = "Synthetic ground truth"  # what medcam's SEG writer names the series
+PM16_DESCRIPTION = "medcam PM 16-bit JPEG-LS (--no-pm-float)"
 PM_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.30"
 SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
 #: Series OHIF lists but that need no pixel check here (text documents).
@@ -69,6 +72,7 @@ class ResultSet:
     source: Series
     outputs: tuple[Series, ...]   # what `medcam explain` wrote
     seg: Series                   # the sphere SEG of this test
+    pm16: Series                  # medcam's 16-bit JPEG-LS PM (--no-pm-float), renamed
     centre_sop_uid: str           # the source slice nearest the sphere centre
 
 
@@ -107,6 +111,15 @@ def result_set(tmp_path_factory: pytest.TempPathFactory) -> ResultSet:
                     str(tmp / "explain"), "--model", "demo-ct3d", "--method", "gradcam",
                     "--quiet"], check=True, cwd=REPO, env=env, timeout=300)
     outputs = _series_of(sorted((tmp / "explain").rglob("*.dcm")))
+    subprocess.run([sys.executable, "-m", "medcam", "explain", str(SOURCE), "--out",
+                    str(tmp / "explain16"), "--model", "demo-ct3d", "--method", "gradcam",
+                    "--outputs", "pm", "--no-pm-float", "--quiet"],
+                   check=True, cwd=REPO, env=env, timeout=300)
+    (pm16_path,) = (tmp / "explain16").rglob("PM*.dcm")
+    pm16 = dcmread(pm16_path)
+    pm16.SeriesDescription = PM16_DESCRIPTION  # its own card next to the float PM's
+    pm16.save_as(tmp / "pm16.dcm")
+    (pm16_series,) = _series_of([tmp / "pm16.dcm"])
     sources = sorted(SOURCE.glob("*.dcm"))
     (source,) = _series_of(sources)
     manifest = json.loads((REPO / "sample_dicoms" / "manifest.json").read_text())
@@ -119,7 +132,7 @@ def result_set(tmp_path_factory: pytest.TempPathFactory) -> ResultSet:
     centre_slice = int(np.argmax(mask.sum(axis=(1, 2))))
     centre_sop = str(dcmread(sources[centre_slice], stop_before_pixels=True).SOPInstanceUID)
     study = str(dcmread(sources[0], stop_before_pixels=True).StudyInstanceUID)
-    return ResultSet(study, source, tuple(outputs), seg, centre_sop)
+    return ResultSet(study, source, tuple(outputs), seg, pm16_series, centre_sop)
 
 
 @pytest.fixture(scope="module")
@@ -130,8 +143,8 @@ def viewer(result_set: ResultSet,
     orthanc = Orthanc(tmp_path_factory.mktemp("ohif-orthanc"))
     orthanc.start()
     try:
-        files = [f for s in (result_set.source, *result_set.outputs, result_set.seg)
-                 for f in s.files]
+        files = [f for s in (result_set.source, *result_set.outputs, result_set.seg,
+                             result_set.pm16) for f in s.files]
         stow(orthanc.dicomweb, files)
         with ohif_server(orthanc.url, dist) as server, chromium() as browser:
             yield server, browser
@@ -200,16 +213,93 @@ def test_seg_overlay_on_ct(page: ViewerPage, result_set: ResultSet) -> None:
     page.jump_to_instance(result_set.centre_sop_uid)
     assert _coloured(page.viewport_png()) > 300  # the sphere, filled, on the CT
     assert result_set.source.description in page.viewport_description()
+    # The sphere SEG (medcam.audit.segwrite) has no Recommended Display CIELab Value:
+    # OHIF says so, unlike for medcam's SEG (test_medcam_seg_overlays_in_its_colour).
+    assert [t.splitlines()[0] for t in page.toasts()] == ["DICOM SEG import"], page.toasts()
+    assert "RecommendedDisplayCIELabValue not found" in page.toasts()[0]
     shot = page.screenshot(_screens() / "ct-seg-overlay.png")
     if os.environ.get("MEDCAM_UPDATE_DOCS") == "1":
         shutil.copyfile(shot, REPO / "docs" / "ohif-ct-overlay.png")
 
 
-def test_medcam_pm_and_seg_open_as_overlays(page: ViewerPage, result_set: ResultSet) -> None:
-    overlays = [s for s in result_set.outputs if s.sop_class in {PM_SOP_CLASS, SEG_SOP_CLASS}]
-    if not overlays:
-        pytest.skip("medcam explain wrote no Parametric Map or SEG (SC only)")
-    for series in overlays:
-        state = page.open_overlay(series.description)
-        assert any(v["actors"] >= 1 for v in state["viewports"])
-        page.screenshot(_screens() / f"overlay-{series.modality.lower()}.png")
+def _chromatic(png: bytes) -> int:
+    """Pixels whose channels differ by more than 20 (any colour; greyscale CT has none)."""
+    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    return int((rgb.max(axis=-1) - rgb.min(axis=-1) > 20).sum())
+
+
+def _output(result_set: ResultSet, sop_class: str) -> Series:
+    (series,) = [s for s in result_set.outputs if s.sop_class == sop_class]
+    return series
+
+
+def test_medcam_pm_fuses_on_ct_in_scale_units(page: ViewerPage, result_set: ResultSet) -> None:
+    """medcam's default PM (float32 scale values) opens fused on its CT, values intact.
+
+    OHIF's PMAP loader reads Float Pixel Data as is (it ignores the Real World Value
+    Mapping and logs an error for 16-bit maps) and multiplies by 100 for display.
+    """
+    pm_series = _output(result_set, PM_SOP_CLASS)
+    pm = dcmread(pm_series.files[0])
+    assert pm.BitsAllocated == 32 and "FloatPixelData" in pm
+    before = _chromatic(page.viewport_png())  # OHIF's blue overlay text and frame
+    state = page.open_overlay(pm_series.description)
+    (target,) = [d for d in state["displaySets"] if d["description"] == pm_series.description]
+    assert target["modality"] == "PMAP" and target["loaded"]
+    (vp,) = [v for v in state["viewports"] if target["uid"] in v["displaySets"]]
+    assert vp["actors"] == 2  # the CT volume and the fused map
+    assert result_set.source.description in page.viewport_description()
+    top = float(np.asarray(pm.pixel_array).max())
+    assert 0.1 < top
+    assert page.volume_max(target["uid"]) == pytest.approx(100 * top, rel=1e-5)
+    page.page.wait_for_timeout(1500)
+    assert _chromatic(page.viewport_png()) > before + 20000  # the fused map's tint
+    # OHIF's one notification on every PM: its own x100, no warning about the object.
+    assert [t.splitlines()[0] for t in page.toasts()] == ["Parametric Map"], page.toasts()
+    assert "multiplied by 100" in page.toasts()[0]
+    shot = page.screenshot(_screens() / "ct-pm-fusion.png")
+    if os.environ.get("MEDCAM_UPDATE_DOCS") == "1":
+        shutil.copyfile(shot, REPO / "docs" / "ohif-ct-pm.png")
+
+
+def test_medcam_seg_overlays_in_its_colour(page: ViewerPage, result_set: ResultSet) -> None:
+    """medcam's SEG hydrates on the CT, lists its segment, in the recommended colour."""
+    seg_series = _output(result_set, SEG_SOP_CLASS)
+    segment = dcmread(seg_series.files[0]).SegmentSequence[0]
+    label = str(segment.SegmentLabel)
+    assert len(segment.RecommendedDisplayCIELabValue) == 3
+    state = page.open_overlay(seg_series.description)
+    assert [g["segments"] for g in state["segmentations"]] == [[label]]
+    (vp,) = [v for v in state["viewports"] if v["representations"]]
+    assert vp["representations"][0]["type"] == "Labelmap"
+    page.show_segment_label(label)
+    colour = page.page.evaluate("""() => {
+      const s = window.services.segmentationService; const g = s.getSegmentations()[0];
+      const v = [...window.services.viewportGridService.getState().viewports.keys()][0];
+      return s.getSegmentColor(v, g.segmentationId, 1); }""")
+    assert [int(c) for c in colour[:3]] == list(DISPLAY_RGB)
+    assert not page.toasts(), page.toasts()
+    shot = page.screenshot(_screens() / "ct-medcam-seg.png")
+    if os.environ.get("MEDCAM_UPDATE_DOCS") == "1":
+        shutil.copyfile(shot, REPO / "docs" / "ohif-ct-medcam-seg.png")
+
+
+def test_16_bit_pm_is_what_ohif_refuses(page: ViewerPage, result_set: ResultSet) -> None:
+    """Why float32 is the default: OHIF 3.13 logs an error on medcam's 16-bit map, and
+    its PMAP loader takes the JPEG-LS bytes for pixels (no decoding, no RWVM)."""
+    pm = dcmread(result_set.pm16.files[0])
+    assert pm.BitsAllocated == 16 and pm.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.4.80"
+    page._thumbnail(PM16_DESCRIPTION).dblclick()
+    refusal = "Only works with 32 bit data, not 16"
+
+    def refused() -> bool:
+        page.page.wait_for_timeout(250)  # lets Playwright deliver console events
+        return any(refusal in e for e in page.console_errors)
+
+    wait_until(refused, 60, "OHIF's refusal of the 16-bit Parametric Map")
+    target = wait_until(lambda: next((d for d in page.state()["displaySets"]
+                                      if d["description"] == PM16_DESCRIPTION
+                                      and d["loaded"]), None), 60, "the 16-bit PM loaded")
+    stored_top = float(np.asarray(pm.pixel_array).max())
+    assert page.volume_max(target["uid"]) != pytest.approx(100 * stored_top, rel=0.01)
+    page.console_errors[:] = [e for e in page.console_errors if refusal not in e]
