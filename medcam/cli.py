@@ -14,16 +14,15 @@ SIGTERM is handled like Ctrl-C, so staging folders are removed.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import math
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from medcam.audit.cli import add_audit_parser, run_audit_command
 from medcam.batch.cli import add_batch_parser, run_batch_command
+from medcam.calibrate_cli import add_calibrate_parser, run_calibrate_command, unit_interval
 from medcam.errors import MedcamError
 from medcam.routing.cli import add_routes_parser, run_routes_command
 
@@ -57,9 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--scale", choices=("calibrated", "volume"), default=None,
                     help="colour scale: the model's calibrated scale (default where the spec "
                          "has one for the method) or per volume (1 = the series maximum)")
-    ex.add_argument("--sc-opacity", type=_unit("opacity", 0.0, 1.0, low_open=True),
+    ex.add_argument("--sc-opacity", type=unit_interval("opacity", 0.0, 1.0, low_open=True),
                     default=None, help="Secondary Capture overlay opacity at 1, in (0, 1]")
-    ex.add_argument("--sc-threshold", type=_unit("threshold", 0.0, 1.0, high_open=True),
+    ex.add_argument("--sc-threshold", type=unit_interval("threshold", 0.0, 1.0, high_open=True),
                     default=None, help="Secondary Capture: values below it are not coloured, "
                                        "in [0, 1) of the scale")
     ex.add_argument("--sc-compression", choices=("jpeg-ls", "rle", "none"), default="jpeg-ls",
@@ -79,20 +78,7 @@ def _parser() -> argparse.ArgumentParser:
                          "OHIF 3.x shows it); --no-pm-float: JPEG-LS lossless 16-bit "
                          "integers with a Real World Value Mapping, about 5x smaller")
     _add_hardening_args(ex)
-    ca = sub.add_parser("calibrate", help="measure a model's calibrated CAM scale on a dataset",
-                        description="Explain the positive class on every case of DATASET "
-                                    "(one subfolder per case, a SEG marks a positive case) "
-                                    "and print the raw map value to show as 1.0, as JSON.")
-    ca.add_argument("dataset", type=Path, help="folder with one subfolder per case")
-    ca.add_argument("--model", default="demo-ct3d", help="built-in name or spec file")
-    ca.add_argument("--method", default="gradcam", help="CAM method (see `medcam methods`)")
-    ca.add_argument("--percentile", type=_unit("percentile", 0.0, 100.0, low_open=True),
-                    default=99.0, help="percentile of the statistic shown as 1.0 (default 99)")
-    ca.add_argument("--statistic", choices=("peak", "voxels"), default="peak",
-                    help="per-case map maxima (default) or all map values pooled")
-    ca.add_argument("--device", default="cpu", help="torch device")
-    ca.add_argument("--write", action="store_true",
-                    help="store the value as the spec file's cam_scale for the method")
+    add_calibrate_parser(sub)
     sub.add_parser("models", help="list the built-in models")
     sub.add_parser("methods", help="list the CAM methods")
     add_audit_parser(sub)
@@ -103,37 +89,6 @@ def _parser() -> argparse.ArgumentParser:
             sp.add_argument(flag, action="store_true", default=argparse.SUPPRESS,
                             help=argparse.SUPPRESS)
     return p
-
-
-def _unit(name: str, low: float, high: float, *, low_open: bool = False,
-          high_open: bool = False) -> Callable[[str], float]:
-    """An argparse type: a float in [low, high] (open where asked)."""
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = math.nan
-        ok = math.isfinite(value) and (value > low if low_open else value >= low) and (
-            value < high if high_open else value <= high)
-        if not ok:
-            lo, hi = "(" if low_open else "[", ")" if high_open else "]"
-            raise argparse.ArgumentTypeError(f"{name} must lie in {lo}{low:g}, {high:g}{hi}")
-        return value
-    return parse
-
-
-def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from medcam.calibrate import calibrate, spec_path, write_cam_scale
-
-    path = spec_path(args.model) if args.write else None  # fail before the work
-    result = calibrate(args.dataset, args.model, args.method, percentile=args.percentile,
-                       statistic=args.statistic, device=args.device)
-    record = {"model": result.model, **result.record()}
-    if path is not None:
-        write_cam_scale(path, result)
-        record["written"] = path.name
-    print(json.dumps(record, indent=2, allow_nan=False))
-    return EXIT_OK
 
 
 def _positive(text: str) -> float:
@@ -281,7 +236,7 @@ def _dispatch(args: argparse.Namespace, debug: bool) -> int:
         if args.command == "routes":
             return run_routes_command(args)
         if args.command == "calibrate":
-            return _cmd_calibrate(args)
+            return run_calibrate_command(args)
         return _cmd_explain(args)
     except MedcamError as exc:
         if debug:
