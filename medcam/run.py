@@ -198,8 +198,7 @@ def explain_folder(input_path: Path, out_dir: Path, *, model: str = "demo-ct3d",
                                             ref.modality, error=str(exc),
                                             error_type=type(exc).__name__,
                                             warnings=ref.warnings))
-        if all(r.error for r in results):
-            assert first_error is not None
+        if first_error is not None and all(r.error for r in results):
             raise first_error
         _publish(staging, out_dir, results, loaded, method)
     finally:

@@ -44,9 +44,8 @@ def _uid(ds: Dataset, keyword: str) -> str:
         value = value.decode("ascii", errors="replace")
     if isinstance(value, str):
         value = value.strip(" \x00")
-    if not valid_uid(value):
+    if not isinstance(value, str) or not valid_uid(value):
         raise InvalidInstanceError(f"{keyword} is missing or not a valid UID")
-    assert isinstance(value, str)
     return value
 
 
