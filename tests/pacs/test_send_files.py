@@ -8,7 +8,6 @@ that is not DICOM fails alone, without stopping the others.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pydicom
@@ -42,16 +41,6 @@ def result_set(tmp_path_factory) -> list[tuple[str, Path]]:
     return [*(("sc", e.path) for e in sc), *((k, r.path) for k, r in built.records.items())]
 
 
-@pytest.fixture
-def pacs(tmp_path: Path) -> Iterator[Orthanc]:
-    server = Orthanc(tmp_path / "orthanc")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 def _sender(kind: str, pacs: Orthanc) -> PacsSender:
     if kind == "c-store":
         return CStoreSender("MEDCAM", pacs.aet, "127.0.0.1", pacs.dicom_port)
@@ -59,7 +48,8 @@ def _sender(kind: str, pacs: Orthanc) -> PacsSender:
 
 
 @pytest.mark.parametrize("kind", ["c-store", "stow-rs"])
-def test_a_mixed_result_set_is_stored_object_by_object(result_set, pacs, tmp_path, kind):
+def test_a_mixed_result_set_is_stored_object_by_object(result_set, orthanc, tmp_path, kind):
+    pacs = orthanc
     assert sorted({k for k, _ in result_set}) == sorted(SOP_CLASSES)
     junk = tmp_path / "not-dicom.dcm"
     junk.write_bytes(b"no preamble here")
