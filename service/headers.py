@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,24 +9,24 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
+from medcam.export.uids import is_valid_uid
 from service.errors import InvalidInstanceError
 from service.phi import PHI_KEYWORDS, PhiRegistry
 
-__all__ = ["InstanceHeader", "InvalidInstanceError", "header_from_dataset", "read_header",
+__all__ = ["ReceivedInstance", "InvalidInstanceError", "header_from_dataset", "read_header",
            "valid_uid"]
 
-_UID = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
 _TAGS = ["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID",
          "Modality", "PixelData", "FloatPixelData", "DoubleFloatPixelData", *PHI_KEYWORDS]
 
 
 def valid_uid(value: object) -> bool:
     """Whether ``value`` is a syntactically valid DICOM UID (digits and dots, <= 64)."""
-    return isinstance(value, str) and 0 < len(value) <= 64 and bool(_UID.match(value))
+    return isinstance(value, str) and is_valid_uid(value)
 
 
 @dataclass(frozen=True)
-class InstanceHeader:
+class ReceivedInstance:
     """Identity of one received instance (UIDs only)."""
 
     study_instance_uid: str
@@ -44,13 +43,12 @@ def _uid(ds: Dataset, keyword: str) -> str:
         value = value.decode("ascii", errors="replace")
     if isinstance(value, str):
         value = value.strip(" \x00")
-    if not valid_uid(value):
+    if not isinstance(value, str) or not valid_uid(value):
         raise InvalidInstanceError(f"{keyword} is missing or not a valid UID")
-    assert isinstance(value, str)
     return value
 
 
-def header_from_dataset(ds: Dataset, registry: PhiRegistry | None = None) -> InstanceHeader:
+def header_from_dataset(ds: Dataset, registry: PhiRegistry | None = None) -> ReceivedInstance:
     """Validate and extract the identity of ``ds``; remember its patient values.
 
     Raises:
@@ -60,7 +58,7 @@ def header_from_dataset(ds: Dataset, registry: PhiRegistry | None = None) -> Ins
     if registry is not None:
         registry.add_dataset(ds)
     has_pixels = any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"))
-    return InstanceHeader(
+    return ReceivedInstance(
         study_instance_uid=_uid(ds, "StudyInstanceUID"),
         series_instance_uid=_uid(ds, "SeriesInstanceUID"),
         sop_instance_uid=_uid(ds, "SOPInstanceUID"),
@@ -69,7 +67,7 @@ def header_from_dataset(ds: Dataset, registry: PhiRegistry | None = None) -> Ins
     )
 
 
-def read_header(path: Path, registry: PhiRegistry | None = None) -> InstanceHeader:
+def read_header(path: Path, registry: PhiRegistry | None = None) -> ReceivedInstance:
     """Read the identity of the DICOM file at ``path`` (pixel data is not loaded).
 
     Raises:

@@ -12,7 +12,7 @@ from typing import IO
 from medcam.pacs.base import PacsSender
 from medcam.pacs.cstore import CStoreSender, DimseTimeouts
 from medcam.pacs.stowrs import StowRsSender
-from service.errors import DataDirLockedError
+from service.errors import DataDirLockedError, ServiceError
 from service.intake.dimse_scp import DicomListener, ListenerConfig
 from service.intake.fetch import StudyFetcher
 from service.intake.series import SeriesIntake
@@ -32,7 +32,8 @@ LOGGER = logging.getLogger(__name__)
 
 def _sender(s: Settings) -> PacsSender:
     if s.push == "dicomweb":
-        assert s.pacs_dicomweb is not None
+        if s.pacs_dicomweb is None:  # Settings refuses this combination at startup
+            raise ServiceError("push = dicomweb needs MEDCAM_PACS_DICOMWEB")
         return StowRsSender(s.pacs_dicomweb, s.connection_timeout_s, s.http_timeout_s)
     timeouts = DimseTimeouts(s.connection_timeout_s, s.acse_timeout_s, s.dimse_timeout_s,
                              s.network_timeout_s)

@@ -27,6 +27,9 @@ __all__ = ["MEDCAM_OUTPUT_CLASSES", "SECONDARY_CAPTURE", "HeaderFacts", "ScanCac
            "is_medcam_output"]
 
 _LOG = logging.getLogger(__name__)
+#: Part of every key: facts cached by an older medcam (which knew fewer of its own
+#: output classes) are read again, never trusted.
+_FACTS_VERSION = 2
 #: Secondary Capture Image Storage, the SOP Class of medcam's heatmaps.
 SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 
@@ -94,7 +97,8 @@ class ScanCache:
 
     def facts(self, path: Path, rel: str, stat: os.stat_result) -> HeaderFacts:
         """The facts of ``path`` (listed as ``rel``), from the cache or its header."""
-        key = hashlib.sha256(f"{rel}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()
+        key = hashlib.sha256(f"{_FACTS_VERSION}\0{rel}\0{stat.st_size}\0{stat.st_mtime_ns}"
+                             .encode()).hexdigest()
         found = self._old.get(key)
         if found is None:
             _, header, outcome = next(iter_headers([path]))

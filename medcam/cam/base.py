@@ -87,7 +87,8 @@ class Context:
 
     def head_scores(self, sample: int, pooled: Tensor, *, prob: bool) -> Tensor:
         """Target scores of the closed-form head on ``(B, K)`` pooled feature vectors."""
-        assert self.head is not None
+        if self.head is None:
+            raise CamError("closed-form scores need a GAP+linear head after the target layer")
         logits = self.head.logits(pooled)
         return (self.targets.probability if prob else self.targets.score)(logits, sample)
 
@@ -270,7 +271,8 @@ class CamMethod(ABC):
             scaled = m / peak if rank == len(order) - 1 else torch.tanh(FUSION_GAMMA * m / peak)
             up = upsample(scaled, size, self.upsample, self.sigma)
             fused = up if fused is None else torch.maximum(fused, up)
-        assert fused is not None
+        if fused is None:
+            raise CamError("layer fusion needs at least one layer map")
         return fused
 
 

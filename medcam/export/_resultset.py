@@ -45,7 +45,7 @@ __all__ = ["KIND_LABELS", "SERIES_NUMBER_OFFSETS", "check_values", "finalize", "
            "software_versions", "source_datasets", "timestamp"]
 
 #: Series Number of each kind = source Series Number + this offset.
-SERIES_NUMBER_OFFSETS = {"pm": 2000, "seg": 3000, "sr": 4000, "ko": 5000}
+SERIES_NUMBER_OFFSETS = {"sc": 1000, "pm": 2000, "seg": 3000, "sr": 4000, "ko": 5000}
 #: Word naming each kind in its Series Description.
 KIND_LABELS = {"pm": "map", "seg": "region", "sr": "report", "ko": "key images"}
 _DA_RE = re.compile(r"\d{8}")
@@ -113,14 +113,19 @@ def software_versions(info: HeatmapInfo) -> list[str]:
     return [f"medcam {info.software_version}"[:64], f"{info.model_name} {info.model_version}"[:64]]
 
 
-def timestamp(info: HeatmapInfo, header: Dataset) -> tuple[str, str] | None:
-    """(DA, TM): ``info.created``, else the source's well-formed Content or Study date."""
+def timestamp(info: HeatmapInfo, header: Dataset,
+              missing_time: str = "000000") -> tuple[str, str] | None:
+    """(DA, TM): ``info.created``, else the source's well-formed Content or Study date.
+
+    Source values are used only when well formed; a missing or malformed source time
+    becomes ``missing_time`` (the SC series leaves it empty, as it always has).
+    """
     if info.created is not None:
         return info.created.strftime("%Y%m%d"), info.created.strftime("%H%M%S")
     for date_kw, time_kw in (("ContentDate", "ContentTime"), ("StudyDate", "StudyTime")):
         date, time = raw_text(header, date_kw), raw_text(header, time_kw)
         if _DA_RE.fullmatch(date):
-            return date, time if _TM_RE.fullmatch(time) else "000000"
+            return date, time if _TM_RE.fullmatch(time) else missing_time
     return None
 
 

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 from io import BytesIO
 from pathlib import Path
 from typing import Literal
@@ -48,8 +47,9 @@ from pydicom.uid import UID, ExplicitVRLittleEndian, JPEGLSLossless, RLELossless
 from medcam import __version__
 from medcam.durable import atomic_directory, write_synced
 from medcam.errors import ExportError
-from medcam.export._dicom import SOURCE_PURPOSE, code_item, copy_context, method_code, raw_text
+from medcam.export._dicom import SOURCE_PURPOSE, code_item, copy_context, method_code
 from medcam.export._plane import add_geometry
+from medcam.export._resultset import SERIES_NUMBER_OFFSETS, check_values, series_number, timestamp
 from medcam.export.render import (
     DEFAULT_OPACITY,
     DEFAULT_THRESHOLD,
@@ -71,21 +71,8 @@ TRANSFER_SYNTAXES: dict[Compression | None, str] = {
     "rle": RLELossless, "jpeg-ls": JPEGLSLossless, None: ExplicitVRLittleEndian}
 
 #: Series Number of the export = source Series Number + this offset.
-SERIES_NUMBER_OFFSET = 1000
+SERIES_NUMBER_OFFSET = SERIES_NUMBER_OFFSETS["sc"]
 _MANUFACTURER = "medcam"
-_DA_RE = re.compile(r"\d{8}")
-_TM_RE = re.compile(r"\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?")
-
-
-def _check_values(series: Series, values: NDArray[np.floating]) -> NDArray[np.float32]:
-    heat = np.asarray(values)
-    if heat.shape != series.array.shape:
-        raise ExportError(f"heatmap shape {heat.shape} differs from series {series.array.shape}")
-    if not np.issubdtype(heat.dtype, np.floating) or not np.isfinite(heat).all():
-        raise ExportError("heatmap must hold finite floating-point values")
-    if heat.size and heat.min() < 0.0:
-        raise ExportError("heatmap values must be >= 0 (scale units)")
-    return heat.astype(np.float32, copy=False)
 
 
 def _check_options(opacity: float, threshold: float, compression: Compression | None) -> str:
@@ -97,29 +84,6 @@ def _check_options(opacity: float, threshold: float, compression: Compression | 
     if compression not in TRANSFER_SYNTAXES:
         raise ExportError(f"compression must be one of {sorted(map(str, TRANSFER_SYNTAXES))}")
     return TRANSFER_SYNTAXES[compression]
-
-
-def _timestamp(info: HeatmapInfo, header: Dataset) -> tuple[str, str] | None:
-    """(DA, TM) of the export: ``info.created``, else the source's Content or Study date.
-
-    Source values are used only when well formed; a missing or malformed time is
-    left out (empty string).
-    """
-    if info.created is not None:
-        return info.created.strftime("%Y%m%d"), info.created.strftime("%H%M%S")
-    for date_kw, time_kw in (("ContentDate", "ContentTime"), ("StudyDate", "StudyTime")):
-        date, time = raw_text(header, date_kw), raw_text(header, time_kw)
-        if _DA_RE.fullmatch(date):
-            return date, time if _TM_RE.fullmatch(time) else ""
-    return None
-
-
-def _series_number(header: Dataset) -> int:
-    try:
-        number = int(header.get("SeriesNumber") or 0)
-    except (TypeError, ValueError):
-        number = 0
-    return (number if 0 <= number < 2**31 - 1 - SERIES_NUMBER_OFFSET else 0) + SERIES_NUMBER_OFFSET
 
 
 def _identity(series: Series, info: HeatmapInfo) -> tuple[str, ...]:
@@ -159,7 +123,7 @@ def _build(series: Series, info: HeatmapInfo, frame: NDArray[np.uint8], k: int,
         pixel_array=frame, photometric_interpretation="RGB", bits_allocated=8,
         coordinate_system="PATIENT", study_instance_uid=series.study_instance_uid,
         series_instance_uid=derive_uid("sc-series", *_identity(series, info)),
-        series_number=_series_number(series.headers[0]),
+        series_number=series_number(series.headers[0], "sc"),
         sop_instance_uid=derive_uid("sc-instance", *_identity(series, info), source_uid,
                                     str(frame_number or 0)),
         instance_number=k + 1, manufacturer=_MANUFACTURER,
@@ -232,14 +196,14 @@ def write_secondary_capture(series: Series, values: NDArray[np.floating], info: 
             while building or writing; nothing is left in ``out_dir`` then.
 
     """
-    heat = _check_values(series, values)
+    heat = check_values(series, values)
     syntax = _check_options(float(opacity), float(threshold), compression)
     out_dir = Path(out_dir)
     rows, columns = series.array.shape[1:]
     factor = upscale_factor(rows, columns)
     window = volume_window(series.array, series.window)
     monochrome1 = series.photometric_interpretation == "MONOCHROME1"
-    stamp = _timestamp(info, series.headers[0])
+    stamp = timestamp(info, series.headers[0], missing_time="")
     lines = (BANNER, info.model_line)
     banner = layout(rows * factor, columns * factor, len(lines)).banner_bottom
     results = []

@@ -11,7 +11,7 @@ from medcam.errors import PermanentPushError, PushError
 
 __all__ = ["PUSH_STATES", "RETRYABLE_STATES", "STORED_STATES", "VERIFICATION_SOP_CLASS",
            "FileOutcome", "PacsSender", "PushItem", "PushOutcome", "PushState",
-           "classify_status", "outcomes_for_all", "read_push_item", "send_files"]
+           "classify_status", "outcomes_for_all", "read_push_item", "send_files", "send_items"]
 
 #: The state of one instance on its way to a PACS (``pending``: not tried yet).
 PushState = Literal["pending", "stored", "stored_with_warning", "failed_retryable",
@@ -116,6 +116,23 @@ class PacsSender(Protocol):
         ...
 
 
+def send_items(sender: PacsSender, items: Sequence[PushItem]) -> list[PushOutcome]:
+    """``sender.send(items)``, a connection-level failure turned into one outcome per item.
+
+    A :class:`~medcam.errors.PermanentPushError` gives every item
+    ``failed_permanent``, any other :class:`~medcam.errors.PushError`
+    ``failed_retryable``; the detail is the error's message (no patient data).
+    """
+    if not items:
+        return []
+    try:
+        return sender.send(items)
+    except PushError as exc:
+        state: PushState = ("failed_permanent" if isinstance(exc, PermanentPushError)
+                            else "failed_retryable")
+        return outcomes_for_all(items, state, str(exc))
+
+
 def read_push_item(path: Path) -> tuple[PushItem, str]:
     """The push identity of a DICOM file and its SOP Class UID (header only).
 
@@ -150,12 +167,7 @@ def send_files(sender: PacsSender, paths: Sequence[Path]) -> list[FileOutcome]:
             read.append((Path(path), None, "", str(exc)))
     items = [item for _, item, _, _ in read if item is not None]
     unique = list({i.sop_instance_uid: i for i in items}.values())
-    try:
-        sent = {o.sop_instance_uid: o for o in sender.send(unique)} if unique else {}
-    except PushError as exc:
-        state: PushState = ("failed_permanent" if isinstance(exc, PermanentPushError)
-                            else "failed_retryable")
-        sent = {o.sop_instance_uid: o for o in outcomes_for_all(unique, state, str(exc))}
+    sent = {o.sop_instance_uid: o for o in send_items(sender, unique)}
     return [FileOutcome(path, sop_class, sent[item.sop_instance_uid]) if item is not None
             else FileOutcome(path, "", PushOutcome("", "failed_permanent", None, why))
             for path, item, sop_class, why in read]

@@ -110,12 +110,10 @@ class ChestPhantom:
         spine_q = xp.sqrt(x**2 + (y - 88.0) ** 2) / self.spine_radius
         hu = hu + _inside(spine_q, self.spine_radius) * (450.0 - self.tissue_hu)
         if self.nodule is not None:
-            hu = self._add_nodule(hu, points)
+            hu = self._add_nodule(hu, points, self.nodule)
         return hu.astype(np.float32) if isinstance(hu, np.ndarray) else hu
 
-    def _add_nodule(self, hu: Array, points: Array) -> Array:
-        n = self.nodule
-        assert n is not None
+    def _add_nodule(self, hu: Array, points: Array, n: Nodule) -> Array:
         xp = array_namespace(points)
         rot = _const(points, n.rotation)
         local = (points - _const(points, n.center)) @ xp.reshape(rot, (3, 3))

@@ -73,15 +73,19 @@ class MultipartSink:
         self._current = self.spool.writer(self.limits.max_part_bytes)
 
     def _data(self, data: bytes, start: int, end: int) -> None:
-        assert self._current is not None
         try:
-            self._current.write(data[start:end])
+            self._part().write(data[start:end])
         except OverflowError as exc:
             raise UploadLimitError("an instance exceeds the configured size limit") from exc
 
+    def _part(self) -> SpoolWriter:
+        if self._current is None:
+            raise UploadRejectedError("multipart data outside a part")
+        return self._current
+
     def _end(self) -> None:
-        assert self._current is not None
-        self.done.append((self._current, self._current.close(sync=False)))
+        part = self._part()
+        self.done.append((part, part.close(sync=False)))
         self._current = None
 
     def feed(self, chunk: bytes) -> None:

@@ -13,8 +13,7 @@ import time
 from dataclasses import dataclass
 from functools import partial
 
-from medcam.errors import PermanentPushError, TransientPushError
-from medcam.pacs.base import PacsSender, PushItem, PushOutcome, outcomes_for_all
+from medcam.pacs.base import PacsSender, PushItem, send_items
 from service.jobs.outbox import Outbox, backoff_delay
 from service.spool import Spool
 
@@ -96,18 +95,10 @@ class Pusher:
         backoff = partial(backoff_delay, base_s=self.config.backoff_s,
                           cap_s=self.config.backoff_max_s)
         for job_id, items in by_job.items():
-            outcomes = self._send(items)
+            outcomes = send_items(self.sender, items)
             self.outbox.record(job_id, outcomes, backoff)
             state = self.outbox.settle(job_id, self.config.max_attempts)
             bad = sum(o.state not in ("stored", "stored_with_warning") for o in outcomes)
             LOGGER.info("job %s: pushed %d instances, %d not stored%s", job_id, len(items), bad,
                         f"; job {state}" if state else "")
         return True
-
-    def _send(self, items: list[PushItem]) -> list[PushOutcome]:
-        try:
-            return self.sender.send(items)
-        except TransientPushError as exc:
-            return outcomes_for_all(items, "failed_retryable", str(exc))
-        except PermanentPushError as exc:
-            return outcomes_for_all(items, "failed_permanent", str(exc))

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from medcam.export.result_set import ALL_OUTPUTS
+from service.errors import ServiceError
 from service.jobs.db import Database
 from service.jobs.models import Job, JobState, Stage
 
@@ -89,9 +90,13 @@ class JobStore:
             if row is None:
                 raise
             return Job.from_row(row), False
-        job = self.get(new.id)
-        assert job is not None
-        return job, True
+        return self._must_get(new.id), True
+
+    def _must_get(self, job_id: str) -> Job:
+        job = self.get(job_id)
+        if job is None:  # written in this process a moment ago
+            raise ServiceError(f"job {job_id} vanished from the job store")
+        return job
 
     def get(self, job_id: str) -> Job | None:
         """Return the job with this id, if any."""
@@ -137,9 +142,7 @@ class JobStore:
                     " attempts = attempts + 1, started_at = COALESCE(started_at, ?),"
                     " updated_at = ? WHERE id = ?",
                     (owner, now + lease_s, now, now, row["id"]))
-            job = self.get(row["id"])
-            assert job is not None
-            return job
+            return self._must_get(row["id"])
 
     def renew_lease(self, job_id: str, owner: str, lease_s: float) -> bool:
         """Extend a lease this owner holds; ``False`` if it lost the lease."""
@@ -181,9 +184,7 @@ class JobStore:
                 c.execute("UPDATE jobs SET state = 'queued', lease_owner = NULL,"
                           " lease_until = NULL, not_before = ?, error = ?, updated_at = ?"
                           " WHERE id = ?", (now + delay_s, reason, now, job_id))
-        job = self.get(job_id)
-        assert job is not None
-        return job
+        return self._must_get(job_id)
 
     def release(self, job_id: str) -> None:
         """Give a claimed job back without counting the attempt (orderly shutdown)."""

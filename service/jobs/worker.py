@@ -121,7 +121,9 @@ class InferenceWorker:
         if self.fetcher is None:
             self.store.fail(job.id, "no DICOMweb PACS configured (MEDCAM_PACS_DICOMWEB)")
             return False
-        assert job.study_instance_uid is not None
+        if job.study_instance_uid is None:
+            self.store.fail(job.id, "a fetch job needs a Study Instance UID")
+            return False
         dest = self.spool.input_dir(job.id)
         dest.mkdir(parents=True, exist_ok=True)
         try:

@@ -9,9 +9,6 @@ fails the tests rather than skipping them.
 
 from __future__ import annotations
 
-import re
-import shutil
-import subprocess
 from collections.abc import Callable
 from io import BytesIO
 from pathlib import Path
@@ -31,6 +28,7 @@ from tests.export._sources import (
     oblique_direction,
     peaked_cam,
 )
+from tests.validators import allowlist, check_all_used, check_report, dciodvfy, run, tool
 
 ALLOWLIST = Path(__file__).with_name("dciodvfy_allowlist.txt")
 JAPANESE_NAME = (b"\xd4\xcf\xc0\xde^\xc0\xdb\xb3=\x1b$B;3ED\x1b(J^\x1b$BB@O:\x1b(J="
@@ -71,18 +69,6 @@ CASES: dict[str, Callable[[Path, str], Source]] = {
 COMPRESSION = {"ct-rle": "rle", "ct-uncompressed": None}
 
 
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    assert path is not None, f"{name} is required (Debian dicom3tools / dcmtk)"
-    return path
-
-
-def _run(*args: str | Path) -> tuple[int, str]:
-    proc = subprocess.run([str(a) for a in args], capture_output=True, text=True,
-                          errors="replace", timeout=60, check=False)
-    return proc.returncode, proc.stdout + proc.stderr
-
-
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory) -> dict[str, tuple[Source, list[Path]]]:
     root = tmp_path_factory.mktemp("conformance")
@@ -96,48 +82,21 @@ def exports(tmp_path_factory) -> dict[str, tuple[Source, list[Path]]]:
     return result
 
 
-def _allowlist() -> list[tuple[re.Pattern[str], str]]:
-    entries = []
-    for line in ALLOWLIST.read_text(encoding="utf-8").splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        regex, sep, reason = line.partition("  # ")
-        assert sep, f"allow-list entry without a reason: {line!r}"
-        assert reason.strip(), f"allow-list entry without a reason: {line!r}"
-        entries.append((re.compile(regex), reason))
-    return entries
-
-
 @pytest.fixture(scope="module")
 def dciodvfy_reports(exports) -> dict[str, list[str]]:
-    tool = _tool("dciodvfy")
-    reports = {}
-    for tag, (_, paths) in exports.items():
-        lines = []
-        for path in paths:
-            _, text = _run(tool, path)
-            lines += [f"{path.name}: {line.rstrip()}" for line in text.splitlines()]
-        reports[tag] = lines
-    return reports
+    return {tag: [f"{path.name}: {line}" for path in paths for line in dciodvfy(path)]
+            for tag, (_, paths) in exports.items()}
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_dciodvfy_has_no_errors_and_only_allowed_warnings(dciodvfy_reports, case):
-    entries = _allowlist()
     lines = [line.split(": ", 1)[1] for line in dciodvfy_reports[case]]
-    assert lines, "dciodvfy printed nothing"
-    assert not [line for line in lines if line.startswith("Error")]
-    unexpected = [line for line in lines if line.startswith("Warning")
-                  and not any(regex.fullmatch(line) for regex, _ in entries)]
-    assert not unexpected
-    others = {line for line in lines if not line.startswith(("Error", "Warning"))}
-    assert others == {"SCImage"}  # the IOD dciodvfy recognised
+    check_report(lines, allowlist(ALLOWLIST), "SCImage")  # the IOD dciodvfy recognised
 
 
 def test_every_allowlist_entry_is_still_needed(dciodvfy_reports):
     lines = [line.split(": ", 1)[1] for report in dciodvfy_reports.values() for line in report]
-    for regex, reason in _allowlist():
-        assert any(regex.fullmatch(line) for line in lines), f"unused entry: {reason}"
+    check_all_used(lines, allowlist(ALLOWLIST))
 
 
 def test_dciodvfy_would_catch_an_error(exports, tmp_path):
@@ -145,7 +104,7 @@ def test_dciodvfy_would_catch_an_error(exports, tmp_path):
     ds = pydicom.dcmread(exports["ct-oblique"][1][0])
     del ds.ConversionType  # Type 1 in the SC Equipment module
     ds.save_as(path)
-    _, text = _run(_tool("dciodvfy"), path)
+    _, text = run(tool("dciodvfy"), path)
     assert any(line.startswith("Error") and "ConversionType" in line.replace(" ", "")
                for line in text.splitlines())
 
@@ -153,7 +112,7 @@ def test_dciodvfy_would_catch_an_error(exports, tmp_path):
 @pytest.mark.parametrize("case", CASES)
 def test_dcentvfy_finds_no_inconsistency(exports, case):
     src, paths = exports[case]
-    rc, text = _run(_tool("dcentvfy"), *src.paths, *paths)
+    rc, text = run(tool("dcentvfy"), *src.paths, *paths)
     assert rc == 0, text
     assert "Error" not in text
     assert "Warning" not in text
@@ -164,16 +123,16 @@ def test_dcentvfy_would_catch_an_inconsistency(exports, tmp_path):
     ds = pydicom.dcmread(paths[0])
     ds.PatientID = "SOMEONE-ELSE"
     ds.save_as(tmp_path / "bad.dcm")
-    rc, text = _run(_tool("dcentvfy"), *src.paths, tmp_path / "bad.dcm")
+    rc, text = run(tool("dcentvfy"), *src.paths, tmp_path / "bad.dcm")
     assert rc != 0
     assert "Error" in text
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_dcmdump_parses_every_output(exports, case):
-    tool = _tool("dcmdump")
+    dcmdump = tool("dcmdump")
     for path in exports[case][1]:
-        rc, text = _run(tool, path)
+        rc, text = run(dcmdump, path)
         assert rc == 0, text
         assert not [line for line in text.splitlines() if line.startswith(("E:", "W:"))]
         assert "SecondaryCaptureImageStorage" in text

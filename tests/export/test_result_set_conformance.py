@@ -12,8 +12,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import re
-import shutil
-import subprocess
 from collections.abc import Callable
 from io import BytesIO
 from pathlib import Path
@@ -29,6 +27,7 @@ from medcam.export.types import CamScale, HeatmapInfo
 from medcam.series.types import Series
 from tests.export._results import INFO_CAL, blob_map, build_set, synthetic_series
 from tests.export._sources import SAGITTAL, make_volume, oblique_direction
+from tests.validators import allowlist, check_all_used, check_report, dciodvfy, run, tool
 
 ALLOWLIST = Path(__file__).with_name("dciodvfy_resultset_allowlist.txt")
 JAPANESE_NAME = (b"\xd4\xcf\xc0\xde^\xc0\xdb\xb3=\x1b$B;3ED\x1b(J^\x1b$BB@O:\x1b(J="
@@ -92,18 +91,6 @@ CASES: dict[str, Callable[[Path, str], Series]] = {
 }
 
 
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    assert path is not None, f"{name} is required (Debian dicom3tools)"
-    return path
-
-
-def _run(*args: str | Path) -> tuple[int, str]:
-    proc = subprocess.run([str(a) for a in args], capture_output=True, text=True,
-                          errors="replace", timeout=60, check=False)
-    return proc.returncode, proc.stdout + proc.stderr
-
-
 @pytest.fixture(scope="module")
 def outputs(tmp_path_factory) -> dict[str, tuple[Series, dict[str, Path]]]:
     root = tmp_path_factory.mktemp("resultset")
@@ -124,47 +111,29 @@ def outputs(tmp_path_factory) -> dict[str, tuple[Series, dict[str, Path]]]:
     return result
 
 
-def _allowlist() -> list[re.Pattern[str]]:
-    entries = []
-    for line in ALLOWLIST.read_text(encoding="utf-8").splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        regex, sep, reason = line.partition("  # ")
-        assert sep and reason.strip(), f"allow-list entry without a reason: {line!r}"
-        entries.append(re.compile(regex))
-    return entries
-
-
 @pytest.fixture(scope="module")
 def reports(outputs) -> dict[tuple[str, str], list[str]]:
-    tool = _tool("dciodvfy")
-    return {(tag, name): [line.rstrip() for line in _run(tool, path)[1].splitlines()]
+    return {(tag, name): dciodvfy(path)
             for tag, (_, files) in outputs.items() for name, path in files.items()}
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_dciodvfy_no_errors_only_allowed_warnings(reports, case):
-    entries = _allowlist()
+    entries = allowlist(ALLOWLIST)
     for name, iod in IODS.items():
-        lines = reports[(case, name)]
-        assert not [line for line in lines if line.startswith("Error")], (name, lines)
-        unexpected = [line for line in lines if line.startswith("Warning")
-                      and not any(regex.fullmatch(line) for regex in entries)]
-        assert not unexpected, (name, unexpected)
-        assert {line for line in lines if not line.startswith(("Error", "Warning"))} == {iod}
+        check_report(reports[(case, name)], entries, iod, name)
 
 
 def test_every_allowlist_entry_is_still_needed(reports):
-    lines = [line for report in reports.values() for line in report]
-    for regex in _allowlist():
-        assert any(regex.fullmatch(line) for line in lines), f"unused entry: {regex.pattern}"
+    check_all_used([line for report in reports.values() for line in report],
+                   allowlist(ALLOWLIST))
 
 
 def test_dciodvfy_would_catch_an_error(outputs, tmp_path):
     ds = pydicom.dcmread(outputs["ct-oblique"][1]["PM.dcm"])
     del ds.ContentLabel  # Type 1
     ds.save_as(tmp_path / "broken.dcm")
-    _, text = _run(_tool("dciodvfy"), tmp_path / "broken.dcm")
+    _, text = run(tool("dciodvfy"), tmp_path / "broken.dcm")
     assert any(line.startswith("Error") and "ContentLabel" in line.replace(" ", "")
                for line in text.splitlines())
 
@@ -179,7 +148,7 @@ _DCENTVFY_ALLOWED = re.compile(r"Warning - Different information entities for at
                                   "ct-synthetic-descending"])
 def test_dcentvfy_finds_no_inconsistency(outputs, case):
     series, files = outputs[case]  # sources whose files on disk are the headers used
-    _, text = _run(_tool("dcentvfy"), *series.paths, *files.values())
+    _, text = run(tool("dcentvfy"), *series.paths, *files.values())
     lines = [line for line in text.splitlines() if line.strip()]
     assert not [line for line in lines if "Error" in line], text
     assert not [line for line in lines if not _DCENTVFY_ALLOWED.fullmatch(line)], text

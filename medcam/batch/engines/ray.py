@@ -73,7 +73,8 @@ class _SeriesActor:
 
     def process(self, unit: WorkUnit) -> Outcome:
         """Process one series."""
-        assert self.processor is not None
+        if self.processor is None:
+            raise BatchError(f"the model could not be loaded: {self.error}")
         return self.processor.process(unit)
 
 
