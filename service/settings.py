@@ -88,7 +88,8 @@ class Settings(BaseSettings):
     push_max_attempts: int = Field(default=10, ge=1)
     push_backoff_s: float = Field(default=30.0, gt=0)
     push_backoff_max_s: float = Field(default=600.0, gt=0)
-    push_batch_size: int = Field(default=100, ge=1)
+    #: most instances of one job per association and per round-robin pass
+    push_batch_size: int = Field(default=20, ge=1)
     connection_timeout_s: float = Field(default=5.0, gt=0)
     acse_timeout_s: float = Field(default=10.0, gt=0)
     dimse_timeout_s: float = Field(default=30.0, gt=0)

@@ -39,6 +39,26 @@ class Outbox:
             (now, limit)).fetchall()
         return [OutboxRow.from_row(r) for r in rows]
 
+    def due_jobs(self, now: float | None = None) -> list[str]:
+        """Jobs in the push stage with at least one instance due now, oldest first."""
+        now = time.time() if now is None else now
+        rows = self.db.read().execute(
+            "SELECT o.job_id FROM outbox o JOIN jobs j ON j.id = o.job_id WHERE"
+            " j.state = 'running' AND j.stage = 'push' AND"
+            " o.state IN ('pending', 'failed_retryable', 'unknown') AND o.next_attempt_at <= ?"
+            " GROUP BY o.job_id ORDER BY MIN(j.created_at), o.job_id", (now,)).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def due_for_job(self, job_id: str, limit: int, now: float | None = None) -> list[OutboxRow]:
+        """Up to ``limit`` due instances of one pushing job, in file order."""
+        now = time.time() if now is None else now
+        rows = self.db.read().execute(
+            "SELECT o.* FROM outbox o JOIN jobs j ON j.id = o.job_id WHERE o.job_id = ? AND"
+            " j.state = 'running' AND j.stage = 'push' AND"
+            " o.state IN ('pending', 'failed_retryable', 'unknown') AND o.next_attempt_at <= ?"
+            " ORDER BY o.path LIMIT ?", (job_id, now, limit)).fetchall()
+        return [OutboxRow.from_row(r) for r in rows]
+
     def next_due_at(self) -> float | None:
         """When the earliest waiting instance becomes due (``None``: nothing waits)."""
         row = self.db.read().execute(
