@@ -123,7 +123,7 @@ class InferenceWorker:
             return False
         assert job.study_instance_uid is not None
         dest = self.spool.input_dir(job.id)
-        dest.mkdir(parents=True, exist_ok=True)
+        dest.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
             got = self.fetcher.fetch(job.study_instance_uid, job.series_instance_uid, dest)
         except TransientFetchError as exc:
