@@ -93,6 +93,19 @@ class Runtime:
             self._lock_file = None
         self.started = False
 
+    def repush(self, job_id: str) -> bool:
+        """Reopen a failed push (see :meth:`Outbox.reopen`); ``False``: no folder any more.
+
+        Raises:
+            RepushRefusedError: the job is not a failed push.
+
+        """
+        with self.retention.lock:
+            if not self.spool.output_dir(job_id).is_dir():
+                return False
+            self.outbox.reopen(job_id)
+        return True
+
     def _sweep(self) -> None:
         interval = min(1.0, self.settings.series_quiet_s / 4, self.settings.retention_sweep_s)
         next_retention = 0.0

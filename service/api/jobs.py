@@ -142,14 +142,14 @@ async def repush_job(job_id: str, runtime: RuntimeDep) -> JobView:
     job = await run_in_threadpool(runtime.store.get, job_id) if valid else None
     if job is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such job")
-    if not runtime.spool.output_dir(job_id).is_dir():
+    try:
+        reopened = await run_in_threadpool(runtime.repush, job_id)
+    except RepushRefusedError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    if not reopened:
         raise HTTPException(status.HTTP_409_CONFLICT,
                             "the job has no outputs to push (failed before its push stage, "
                             "or its folder was removed by the retention sweep)")
-    try:
-        await run_in_threadpool(runtime.outbox.reopen, job_id)
-    except RepushRefusedError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     job = await run_in_threadpool(runtime.store.get, job_id)
     assert job is not None
     rows = await run_in_threadpool(runtime.outbox.rows, job_id)

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from medcam.durable import fsync_directory
 from service.jobs.db import Database
@@ -43,6 +44,9 @@ class Retention:
     spool: Spool
     succeeded_s: float
     failed_s: float
+    #: held while a folder is judged and deleted, and while a re-push is accepted, so a
+    #: job is never reopened for push while its folder is being removed
+    lock: threading.Lock = field(default_factory=threading.Lock, compare=False)
 
     def sweep(self, now: float | None = None) -> int:
         """Delete every expired job folder; return how many were deleted."""
@@ -55,14 +59,16 @@ class Retention:
         removed = 0
         conn = self.db.read()
         for name, path in sorted(folders.items()):
-            row = conn.execute("SELECT state, finished_at FROM jobs WHERE id = ?",
-                               (name,)).fetchone()
-            if row is None or row["finished_at"] is None:
-                continue
-            keep_s = {"succeeded": self.succeeded_s, "failed": self.failed_s}.get(row["state"])
-            if keep_s is None or now < float(row["finished_at"]) + keep_s:
-                continue
-            shutil.rmtree(path, ignore_errors=True)
+            with self.lock:
+                row = conn.execute("SELECT state, finished_at FROM jobs WHERE id = ?",
+                                   (name,)).fetchone()
+                if row is None or row["finished_at"] is None:
+                    continue
+                keep_s = {"succeeded": self.succeeded_s,
+                          "failed": self.failed_s}.get(row["state"])
+                if keep_s is None or now < float(row["finished_at"]) + keep_s:
+                    continue
+                shutil.rmtree(path, ignore_errors=True)
             if not path.exists():
                 removed += 1
                 LOGGER.info("job %s: folder deleted (retention, job %s)", name, row["state"])

@@ -14,8 +14,12 @@ from pathlib import Path
 import httpx
 from fastapi.testclient import TestClient
 
+from service.jobs.db import Database
+from service.jobs.retention import Retention
+from service.jobs.store import JobStore, NewJob
 from service.main import create_app
 from service.settings import Settings
+from service.spool import Spool
 from tests.service.conftest import AUTH, FAKE_PIPELINE
 from tests.service.dicomgen import write_ct
 from tests.service.orthanc import Orthanc, free_port
@@ -150,3 +154,20 @@ def test_umask_of_the_service_process(service_factory: Callable[..., ServiceProc
     status = Path(f"/proc/{svc.proc.pid}/status").read_text()
     assert "Umask:\t0077" in status
     assert Path(svc.env["MEDCAM_DATA_DIR"]).stat().st_mode & 0o777 == 0o700
+
+
+def test_retention_sweep_never_touches_unfinished_or_unrecorded_folders(tmp_path: Path) -> None:
+    db = Database(tmp_path / "jobs.sqlite3")
+    store, spool = JobStore(db), Spool(tmp_path / "data")
+    spool.ensure_dirs()
+    queued = store.create(NewJob(id="1" * 32, source="upload", model="m", method="gradcam"))[0]
+    done = store.create(NewJob(id="2" * 32, source="upload", model="m", method="gradcam"))[0]
+    store.fail(done.id, "pipeline error")
+    for job_id in (queued.id, done.id, "3" * 32):  # the last one has no row (being queued)
+        spool.new_job_dir(job_id)
+        (spool.input_dir(job_id) / "x.dcm").write_bytes(b"x")
+    retention = Retention(db, spool, succeeded_s=0.0, failed_s=3600.0)
+    finished = store.get(done.id).finished_at  # type: ignore[union-attr]
+    assert retention.sweep(now=finished + 3599) == 0
+    assert retention.sweep(now=finished + 3601 + 1e6) == 1
+    assert sorted(p.name for p in spool.jobs_dir.iterdir()) == ["1" * 32, "3" * 32]
