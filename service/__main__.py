@@ -25,6 +25,7 @@ def _describe(exc: ValidationError) -> str:
 
 def main() -> int:
     """Run the service until SIGTERM/SIGINT; exit code 2 on invalid settings."""
+    os.umask(0o077)  # every file of the service and its worker: owner only
     registry = PhiRegistry()
     configure_logging(registry, os.environ.get("MEDCAM_LOG_LEVEL", "INFO").upper())
     try:

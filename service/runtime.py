@@ -6,6 +6,7 @@ import fcntl
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -19,6 +20,7 @@ from service.intake.series import SeriesIntake
 from service.jobs.db import Database
 from service.jobs.outbox import Outbox
 from service.jobs.pusher import PushConfig, Pusher
+from service.jobs.retention import Retention
 from service.jobs.store import JobStore
 from service.jobs.worker import InferenceWorker, WorkerConfig
 from service.phi import PhiRegistry
@@ -55,6 +57,7 @@ class Runtime:
     worker: InferenceWorker
     pusher: Pusher
     listener: DicomListener | None
+    retention: Retention
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock_file: IO[str] | None = None
     _sweeper: threading.Thread | None = None
@@ -91,17 +94,37 @@ class Runtime:
             self._lock_file = None
         self.started = False
 
+    def repush(self, job_id: str) -> bool:
+        """Reopen a failed push (see :meth:`Outbox.reopen`); ``False``: no folder any more.
+
+        Raises:
+            RepushRefusedError: the job is not a failed push.
+
+        """
+        with self.retention.lock:
+            if not self.spool.output_dir(job_id).is_dir():
+                return False
+            self.outbox.reopen(job_id)
+        return True
+
     def _sweep(self) -> None:
-        interval = min(1.0, self.settings.series_quiet_s / 4)
+        interval = min(1.0, self.settings.series_quiet_s / 4, self.settings.retention_sweep_s)
+        next_retention = 0.0
         while not self._stop.wait(interval):
             try:
                 self.intake.sweep()
             except Exception:
                 LOGGER.exception("series sweep failed; retrying")
+            if time.monotonic() >= next_retention:
+                next_retention = time.monotonic() + self.settings.retention_sweep_s
+                try:
+                    self.retention.sweep()
+                except Exception:
+                    LOGGER.exception("retention sweep failed; retrying")
 
     def _lock_data_dir(self) -> None:
         path = self.settings.data_dir / "service.lock"
-        fh = open(path, "a+")
+        fh = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600), "a+")
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
@@ -117,7 +140,8 @@ class Runtime:
 def build_runtime(settings: Settings, registry: PhiRegistry) -> Runtime:
     """Create (but do not start) every part of the service for ``settings``."""
     s = settings
-    s.data_dir.mkdir(parents=True, exist_ok=True)
+    s.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    s.data_dir.chmod(0o700)  # patient data: owner only, even in a folder made by hand
     db = Database(s.data_dir / "jobs.sqlite3")
     store, outbox, spool = JobStore(db), Outbox(db), Spool(s.data_dir)
     spool.ensure_dirs()
@@ -143,6 +167,7 @@ def build_runtime(settings: Settings, registry: PhiRegistry) -> Runtime:
             s.max_pdu_bytes, s.max_instance_bytes, s.acse_timeout_s, s.dimse_timeout_s,
             s.network_timeout_s, max_series_instances=s.max_series_instances,
             max_association_instances=s.max_association_instances), spool, intake, registry)
+    retention = Retention(db, spool, s.retention_hours * 3600, s.failed_retention_hours * 3600)
     return Runtime(settings=s, registry=registry, db=db, store=store, outbox=outbox,
                    spool=spool, intake=intake, sender=sender, worker=worker, pusher=pusher,
-                   listener=listener)
+                   listener=listener, retention=retention)

@@ -10,6 +10,7 @@ import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -85,11 +86,22 @@ class Settings(BaseSettings):
     job_timeout_s: float = Field(default=3600.0, gt=0)
     poll_interval_s: float = Field(default=0.5, gt=0)
 
+    # retention of job folders (inputs and outputs), see service/jobs/retention.py
+    #: hours a succeeded job (every object stored in the PACS) keeps its folder; 0: none
+    retention_hours: float = Field(default=0.0, ge=0)
+    #: hours a failed job keeps its folder (for ``POST /v1/jobs/{id}/push``)
+    failed_retention_hours: float = Field(default=168.0, ge=0)
+    retention_sweep_s: float = Field(default=60.0, gt=0)
+    #: set by the Dockerfile: loopback PACS addresses are then refused (the container
+    #: itself is not the PACS)
+    in_container: bool = False
+
     # push and PACS timeouts (never infinite)
     push_max_attempts: int = Field(default=10, ge=1)
     push_backoff_s: float = Field(default=30.0, gt=0)
     push_backoff_max_s: float = Field(default=600.0, gt=0)
-    push_batch_size: int = Field(default=100, ge=1)
+    #: most instances of one job per association and per round-robin pass
+    push_batch_size: int = Field(default=20, ge=1)
     connection_timeout_s: float = Field(default=5.0, gt=0)
     acse_timeout_s: float = Field(default=10.0, gt=0)
     dimse_timeout_s: float = Field(default=30.0, gt=0)
@@ -164,6 +176,10 @@ class Settings(BaseSettings):
                              "MEDCAM_API_TOKEN")
         if self.push == "dicomweb" and not self.pacs_dicomweb:
             raise ValueError("MEDCAM_PUSH=dicomweb needs MEDCAM_PACS_DICOMWEB")
+        if self.in_container and self._pacs_is_loopback():
+            raise ValueError("in a container the PACS cannot be on loopback (that is the "
+                             "container itself): set MEDCAM_PACS_HOST (dimse) or "
+                             "MEDCAM_PACS_DICOMWEB (dicomweb) to the PACS's address")
         if self.push_backoff_max_s < self.push_backoff_s:
             raise ValueError("push_backoff_max_s must be >= push_backoff_s")
         return self
@@ -180,6 +196,12 @@ class Settings(BaseSettings):
     def allowed_peers(self) -> tuple[AllowedPeer, ...]:
         """``allowed_aets`` parsed: (AE title, source networks) pairs."""
         return tuple(AllowedPeer.parse(e) for e in self.allowed_aets)
+
+    def _pacs_is_loopback(self) -> bool:
+        if self.push == "dimse":
+            return is_loopback(self.pacs_host)
+        host = urlsplit(self.pacs_dicomweb or "").hostname or ""
+        return is_loopback(host)
 
     @property
     def auth_required(self) -> bool:

@@ -7,7 +7,9 @@ Layout::
     DATA/jobs/<job id>/input/<sha256>.dcm  the inputs of one job
     DATA/jobs/<job id>/output/             what the worker wrote
 
-Every file is written to ``tmp``, flushed and fsynced, then renamed into place; the
+Folders are created 0700 and files 0600 (patient data: owner only; the service
+process also sets umask 077 for what its worker writes). Every file is written to
+``tmp``, flushed and fsynced, then renamed into place; the
 directories are fsynced after the rename (:mod:`medcam.durable`). File names are
 hashes of content (or of a UID for folders), never UIDs or any other received value.
 """
@@ -15,6 +17,7 @@ hashes of content (or of a UID for folders), never UIDs or any other received va
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -50,7 +53,8 @@ class SpoolWriter:
         self.limit = limit
         self.size = 0
         self._digest = hashlib.sha256()
-        self._fh: BinaryIO = open(path, "xb")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        self._fh: BinaryIO = os.fdopen(fd, "wb")
 
     def write(self, data: bytes) -> None:
         """Append ``data``.
@@ -114,8 +118,8 @@ class Spool:
 
     def ensure_dirs(self) -> None:
         """Create the spool's folders."""
-        for d in (self.tmp_dir, self.pending_dir, self.jobs_dir):
-            d.mkdir(parents=True, exist_ok=True)
+        for d in (self.tmp_dir.parent, self.tmp_dir, self.pending_dir, self.jobs_dir):
+            d.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def prepare(self) -> None:
         """Create the folders and remove partial files left by a crash."""
@@ -165,7 +169,8 @@ class Spool:
     def new_job_dir(self, job_id: str) -> Path:
         """Create a job's (empty) input folder durably and return it."""
         folder = self.input_dir(job_id)
-        folder.mkdir(parents=True, exist_ok=False)
+        folder.parent.mkdir(mode=0o700, exist_ok=True)
+        folder.mkdir(mode=0o700, exist_ok=False)
         fsync_directory(folder.parent)
         fsync_directory(self.jobs_dir)
         return folder

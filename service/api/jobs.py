@@ -15,6 +15,7 @@ from medcam.export.result_set import parse_outputs
 from medcam.model.spec import builtin_names
 from service.api.deps import AUTHORIZED, RuntimeDep
 from service.jobs.models import Job, JobState, OutboxRow
+from service.jobs.outbox import RepushRefusedError
 from service.jobs.store import NewJob
 
 __all__ = ["JobRequest", "JobView", "PushView", "router"]
@@ -145,6 +146,30 @@ async def get_job(job_id: str, runtime: RuntimeDep) -> JobView:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such job")
     rows = await run_in_threadpool(runtime.outbox.rows, job_id)
     return job_view(job, rows)
+
+
+@router.post("/v1/jobs/{job_id}/push", status_code=status.HTTP_202_ACCEPTED)
+async def repush_job(job_id: str, runtime: RuntimeDep) -> JobView:
+    """Push a job's outputs again after its push failed (inference is not re-run).
+
+    404: no such job; 409: the job is not a failed push, or its outputs are no longer
+    kept (``MEDCAM_FAILED_RETENTION_HOURS``).
+    """
+    valid = re.fullmatch(_JOB_ID, job_id) is not None
+    job = await run_in_threadpool(runtime.store.get, job_id) if valid else None
+    if job is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such job")
+    try:
+        reopened = await run_in_threadpool(runtime.repush, job_id)
+    except RepushRefusedError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    if not reopened:
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            "the job has no outputs to push (failed before its push stage, "
+                            "or its folder was removed by the retention sweep)")
+    again = await run_in_threadpool(runtime.store.get, job_id)
+    rows = await run_in_threadpool(runtime.outbox.rows, job_id)
+    return job_view(again or job, rows)
 
 
 @router.get("/v1/jobs")

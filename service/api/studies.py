@@ -47,6 +47,30 @@ def _declared_length(request: Request) -> int | None:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "invalid Content-Length") from exc
 
 
+#: Body bytes gathered on the event loop before one parse step runs in a worker thread.
+_FEED_BYTES = 1 << 20
+
+
+async def _receive(request: Request, sink: MultipartSink) -> None:
+    """Read the body on the event loop; parse it and write its parts in worker threads.
+
+    Part files are created and written by the parser's callbacks, so parsing on the
+    event loop would stall every other request (``/healthz`` included) during a
+    many-part upload.
+    """
+    pending: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        pending.append(chunk)
+        size += len(chunk)
+        if size >= _FEED_BYTES:
+            await run_in_threadpool(sink.feed, b"".join(pending))
+            pending, size = [], 0
+    if pending:
+        await run_in_threadpool(sink.feed, b"".join(pending))
+    await run_in_threadpool(sink.finish)
+
+
 @router.post("/v1/studies", status_code=status.HTTP_202_ACCEPTED)
 async def upload_studies(request: Request, runtime: RuntimeDep) -> UploadAccepted:
     """Spool the uploaded instances and queue one job per image series.
@@ -65,21 +89,19 @@ async def upload_studies(request: Request, runtime: RuntimeDep) -> UploadAccepte
     sink = MultipartSink(runtime.spool, boundary, s.max_instances, s.max_instance_bytes,
                          s.max_upload_bytes)
     try:
-        async for chunk in request.stream():
-            sink.feed(chunk)
-        sink.finish()
+        await _receive(request, sink)
         files = await run_in_threadpool(identify_parts, sink, runtime.registry)
         if not files:
             raise UploadRejectedError("the upload holds no image instance")
         jobs = await run_in_threadpool(runtime.intake.queue_upload, files)
     except UploadLimitError as exc:
-        sink.discard()
+        await run_in_threadpool(sink.discard)
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(exc)) from exc
     except UploadRejectedError as exc:
-        sink.discard()
+        await run_in_threadpool(sink.discard)
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from exc
     except OSError as exc:
-        sink.discard()
+        await run_in_threadpool(sink.discard)
         if exc.errno == errno.ENOSPC:
             raise HTTPException(status.HTTP_507_INSUFFICIENT_STORAGE,
                                 "no space left in the spool") from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -76,7 +77,9 @@ class Database:
         self.path = path
         self._busy_ms = int(busy_timeout_s * 1000)
         self._local = threading.local()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # created 0600 before SQLite opens it: its -wal and -shm files copy these bits
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         conn = self._connection()
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])
         fresh = conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'jobs'"

@@ -73,6 +73,8 @@ class OutboxRow:
     detail: str | None
     attempts: int
     next_attempt_at: float
+    #: when the row last changed (the time of its last send outcome)
+    updated_at: float = 0.0
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> OutboxRow:
@@ -83,6 +85,7 @@ class OutboxRow:
             kind=row["kind"], sop_class_uid=row["sop_class_uid"], state=row["state"],
             status_code=row["status_code"], detail=row["detail"],
             attempts=row["attempts"], next_attempt_at=row["next_attempt_at"],
+            updated_at=row["updated_at"],
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -10,7 +11,11 @@ from medcam.pacs.base import RETRYABLE_STATES, STORED_STATES, PushOutcome
 from service.jobs.db import Database
 from service.jobs.models import JobState, OutboxRow
 
-__all__ = ["Outbox", "backoff_delay"]
+__all__ = ["Outbox", "RepushRefusedError", "backoff_delay"]
+
+
+class RepushRefusedError(Exception):
+    """The job cannot be pushed again (its state, or a newer job for the same inputs)."""
 
 
 def backoff_delay(attempt: int, base_s: float, cap_s: float) -> float:
@@ -37,6 +42,26 @@ class Outbox:
             " AND j.stage = 'push' AND o.state IN ('pending', 'failed_retryable', 'unknown')"
             " AND o.next_attempt_at <= ? ORDER BY j.created_at, o.path LIMIT ?",
             (now, limit)).fetchall()
+        return [OutboxRow.from_row(r) for r in rows]
+
+    def due_jobs(self, now: float | None = None) -> list[str]:
+        """Jobs in the push stage with at least one instance due now, oldest first."""
+        now = time.time() if now is None else now
+        rows = self.db.read().execute(
+            "SELECT o.job_id FROM outbox o JOIN jobs j ON j.id = o.job_id WHERE"
+            " j.state = 'running' AND j.stage = 'push' AND"
+            " o.state IN ('pending', 'failed_retryable', 'unknown') AND o.next_attempt_at <= ?"
+            " GROUP BY o.job_id ORDER BY MIN(j.created_at), o.job_id", (now,)).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def due_for_job(self, job_id: str, limit: int, now: float | None = None) -> list[OutboxRow]:
+        """Up to ``limit`` due instances of one pushing job, in file order."""
+        now = time.time() if now is None else now
+        rows = self.db.read().execute(
+            "SELECT o.* FROM outbox o JOIN jobs j ON j.id = o.job_id WHERE o.job_id = ? AND"
+            " j.state = 'running' AND j.stage = 'push' AND"
+            " o.state IN ('pending', 'failed_retryable', 'unknown') AND o.next_attempt_at <= ?"
+            " ORDER BY o.path LIMIT ?", (job_id, now, limit)).fetchall()
         return [OutboxRow.from_row(r) for r in rows]
 
     def next_due_at(self) -> float | None:
@@ -103,6 +128,39 @@ class Outbox:
                       " finished_at = ?, updated_at = ? WHERE id = ? AND state = 'running'",
                       (error, now, now, job_id))
         return "failed"
+
+    def reopen(self, job_id: str) -> int:
+        """Send a failed push again, without re-running inference.
+
+        Every instance not stored goes back to ``pending`` with a fresh attempt budget
+        and the job returns to ``running`` in the push stage; stored ones are kept.
+
+        Returns:
+            How many instances will be sent again.
+
+        Raises:
+            RepushRefusedError: the job has not failed, failed before its push stage (no
+                output to send), has nothing left to send, or a newer job for the same
+                inputs exists.
+
+        """
+        now = time.time()
+        try:
+            with self.db.tx() as c:
+                job = c.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+                if job is None or job["state"] != "failed":
+                    raise RepushRefusedError("only a job whose push failed can be re-pushed")
+                cur = c.execute(
+                    "UPDATE outbox SET state = 'pending', attempts = 0, status_code = NULL,"
+                    " detail = NULL, next_attempt_at = 0, updated_at = ? WHERE job_id = ?"
+                    " AND state NOT IN ('stored', 'stored_with_warning')", (now, job_id))
+                if cur.rowcount == 0:
+                    raise RepushRefusedError("the job has no output instance left to push")
+                c.execute("UPDATE jobs SET state = 'running', stage = 'push', error = NULL,"
+                          " finished_at = NULL, updated_at = ? WHERE id = ?", (now, job_id))
+        except sqlite3.IntegrityError as exc:
+            raise RepushRefusedError("a newer job for the same inputs exists") from exc
+        return int(cur.rowcount)
 
     def counts(self) -> dict[str, int]:
         """Count output instances per outbox state."""

@@ -125,7 +125,7 @@ class InferenceWorker:
             self.store.fail(job.id, "a fetch job needs a Study Instance UID")
             return False
         dest = self.spool.input_dir(job.id)
-        dest.mkdir(parents=True, exist_ok=True)
+        dest.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
             got = self.fetcher.fetch(job.study_instance_uid, job.series_instance_uid, dest)
         except TransientFetchError as exc:
