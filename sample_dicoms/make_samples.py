@@ -21,8 +21,9 @@ import numpy as np
 
 from medcam.export.uids import derive_uid
 from medcam.geometry import Geometry
-from medcam.synthetic.dicom import write_projection, write_series
+from medcam.synthetic.dicom import write_series
 from medcam.synthetic.phantom import ChestPhantom, Nodule, render_ct, render_radiograph
+from medcam.synthetic.projection import write_projection
 
 HERE = Path(__file__).resolve().parent
 IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)

@@ -36,13 +36,14 @@ if str(ROOT) not in sys.path:
 
 from medcam.calibrate import calibrate_methods, spec_path, write_cam_scale  # noqa: E402
 from medcam.synthetic.acquisition import random_acquisition  # noqa: E402
-from medcam.synthetic.dicom import write_projection, write_series  # noqa: E402
+from medcam.synthetic.dicom import write_series  # noqa: E402
 from medcam.synthetic.phantom import (  # noqa: E402
     random_nodule,
     random_phantom,
     render_ct,
     render_radiograph,
 )
+from medcam.synthetic.projection import write_projection  # noqa: E402
 
 SEED = 20261202
 METHODS = ("gradcam", "layercam", "hirescam", "gradcam++", "xgradcam", "recipro", "cam")

@@ -20,7 +20,8 @@ from medcam.export.write import write_object
 from medcam.geometry import Geometry
 from medcam.series import read_series
 from medcam.series.types import Series
-from medcam.synthetic.dicom import write_enhanced_series, write_series
+from medcam.synthetic.dicom import write_series
+from medcam.synthetic.enhanced import write_enhanced_series
 from tests.export._sources import AXIAL, SAGITTAL, oblique_direction, phantom
 
 CORONAL = (0, 0, 1, 1, 0, 0, 0, -1, 0)  # slices posterior, rows to the feet, columns left

@@ -18,7 +18,8 @@ from medcam.model.load import check_device, resolve_spec
 from medcam.series import find_series, read_series
 from medcam.series.scan import scan_series
 from medcam.staging import staging_dir, sweep_stale
-from medcam.synthetic.dicom import write_projection, write_series
+from medcam.synthetic.dicom import write_series
+from medcam.synthetic.projection import write_projection
 
 N = 12
 

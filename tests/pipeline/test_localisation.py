@@ -19,8 +19,9 @@ import pytest
 import medcam
 from medcam.synthetic.acquisition import ORIENTATIONS
 from medcam.synthetic.cases import random_ct_case, random_dx_case
-from medcam.synthetic.dicom import write_projection, write_series
+from medcam.synthetic.dicom import write_series
 from medcam.synthetic.phantom import render_ct
+from medcam.synthetic.projection import write_projection
 
 SEEDS = (101, 102)
 TOLERANCE_MM = 10.0

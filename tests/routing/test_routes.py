@@ -15,7 +15,8 @@ from medcam.errors import RoutesError
 from medcam.geometry import Geometry
 from medcam.routing import SeriesFacts, check_models, decide, load_routes, parse_routes
 from medcam.series.scan import scan_series
-from medcam.synthetic.dicom import write_projection, write_series
+from medcam.synthetic.dicom import write_series
+from medcam.synthetic.projection import write_projection
 
 AXIAL = (0.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.0)
 

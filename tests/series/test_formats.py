@@ -20,7 +20,9 @@ from medcam.errors import NotAVolumeError, UnsupportedTransferSyntaxError
 from medcam.series import read_series
 from medcam.series.pixels import LUMA_WEIGHTS
 from medcam.series.stack import PROJECTION_DIRECTION
-from medcam.synthetic.dicom import write_enhanced_series, write_projection, write_series
+from medcam.synthetic.dicom import write_series
+from medcam.synthetic.enhanced import write_enhanced_series
+from medcam.synthetic.projection import write_projection
 
 from ._helpers import ORIENTATIONS, TEST_FILES, dicom_geometry, make_volume, rewrite
 

@@ -12,7 +12,8 @@ import pytest
 
 from medcam.errors import NoImageSeriesError, NotAVolumeError, NotDicomError
 from medcam.series import SeriesRef, find_series, read_series
-from medcam.synthetic.dicom import write_projection, write_series
+from medcam.synthetic.dicom import write_series
+from medcam.synthetic.projection import write_projection
 
 from ._helpers import CANARY_ID, CANARY_NAME, ORIENTATIONS, TEST_FILES, dicom_geometry, make_volume
 

@@ -15,10 +15,10 @@ from pydicom.uid import JPEG2000Lossless, RLELossless
 from medcam.synthetic.dicom import (
     WRITABLE_TRANSFER_SYNTAXES,
     deterministic_uid,
-    write_enhanced_series,
-    write_projection,
     write_series,
 )
+from medcam.synthetic.enhanced import write_enhanced_series
+from medcam.synthetic.projection import write_projection
 
 from ._helpers import ORIENTATIONS, dicom_geometry, make_volume
 

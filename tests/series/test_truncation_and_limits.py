@@ -17,7 +17,9 @@ from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, JPEGLSLossless, 
 
 from medcam.errors import LimitExceededError, MedcamError, NotDicomError, PixelDataError
 from medcam.series import files, find_series, pixels, read_series
-from medcam.synthetic.dicom import write_enhanced_series, write_projection, write_series
+from medcam.synthetic.dicom import write_series
+from medcam.synthetic.enhanced import write_enhanced_series
+from medcam.synthetic.projection import write_projection
 
 from ._helpers import ORIENTATIONS, TEST_FILES, dicom_geometry, make_volume
 

@@ -19,7 +19,7 @@ from medcam.synthetic.acquisition import (
     plane_direction,
     random_acquisition,
 )
-from medcam.synthetic.dicom import write_projection, write_series
+from medcam.synthetic.dicom import write_series
 from medcam.synthetic.phantom import (
     ChestPhantom,
     Nodule,
@@ -30,6 +30,7 @@ from medcam.synthetic.phantom import (
     render_ct,
     render_radiograph,
 )
+from medcam.synthetic.projection import write_projection
 from medcam.synthetic.scanner import (
     acquire_ct,
     acquire_radiograph,
