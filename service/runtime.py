@@ -146,14 +146,15 @@ def build_runtime(settings: Settings, registry: PhiRegistry) -> Runtime:
     store, outbox, spool = JobStore(db), Outbox(db), Spool(s.data_dir)
     spool.ensure_dirs()
     intake = SeriesIntake(spool, store, s.model, s.method, s.series_quiet_s, registry,
-                          outputs=s.outputs)
+                          outputs=s.outputs, routes_digest=s.routes_digest)
     fetcher = None
     if s.pacs_dicomweb:
         fetcher = StudyFetcher(s.pacs_dicomweb, spool, registry, s.connection_timeout_s,
                                s.http_timeout_s, s.max_instances, s.max_instance_bytes)
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
     worker = InferenceWorker(WorkerConfig(
-        pipeline=s.worker_pipeline, device=s.device, max_attempts=s.job_max_attempts,
+        pipeline=s.worker_pipeline, device=s.device, routes=s.routes,
+        max_attempts=s.job_max_attempts,
         lease_s=s.job_lease_s, job_timeout_s=s.job_timeout_s,
         poll_interval_s=s.poll_interval_s, fetch_backoff_s=s.push_backoff_s,
         log_level=str(level)), store, spool, fetcher)

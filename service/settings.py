@@ -6,6 +6,7 @@ environment) and hand it to :func:`service.main.create_app`.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 from pathlib import Path
@@ -15,9 +16,11 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from medcam.errors import ExportError
+from medcam.errors import ExportError, MedcamError
 from medcam.export.result_set import parse_outputs
 from medcam.pacs.aet import AllowedPeer, validate_ae_title
+from medcam.routing import check_models, load_routes
+from medcam.routing import rules as routing_rules
 from service.token_policy import MIN_TOKEN_BITS, estimate_bits
 
 __all__ = ["PLACEHOLDER_TOKENS", "Settings", "is_loopback"]
@@ -68,6 +71,8 @@ class Settings(BaseSettings):
     method: str = "gradcam"
     #: the result objects written and pushed per series (``sc,pm,seg,sr,ko`` or ``all``)
     outputs: str = "all"
+    #: a routes file (or ``default``): each series goes to the model its rule names
+    routes: str | None = None
     device: str = "cpu"
     allowed_aets: Annotated[tuple[str, ...], NoDecode] = ()
 
@@ -143,6 +148,26 @@ class Settings(BaseSettings):
             return ",".join(parse_outputs(value))
         except ExportError as exc:
             raise ValueError(str(exc)) from None
+
+    @field_validator("routes")
+    @classmethod
+    def _check_routes(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            check_models(load_routes(None if value == "default" else value), methods=False)
+        except MedcamError as exc:
+            raise ValueError(str(exc)) from None
+        return value if value == "default" else str(Path(value).resolve())
+
+    @property
+    def routes_digest(self) -> str | None:
+        """sha256 of the routes in force (part of the job deduplication key)."""
+        if self.routes is None:
+            return None
+        path = None if self.routes == "default" else Path(self.routes)
+        text = (path or Path(routing_rules.__file__).with_name("default.toml")).read_bytes()
+        return hashlib.sha256(text).hexdigest()
 
     @field_validator("worker_pipeline")
     @classmethod

@@ -104,6 +104,15 @@ def facts_of(ref: SeriesRef) -> SeriesFacts:
 
 
 def _default_lookup(model: str) -> ModelSpec:
+    """The spec of a model name; built-ins and spec files without importing torch."""
+    from pathlib import Path
+
+    from medcam.model.spec import BUILTIN_DIR, ModelSpec, builtin_names
+
+    if model in builtin_names():
+        return ModelSpec.from_file(BUILTIN_DIR / f"{model}.json")
+    if Path(model).suffix.lower() in (".json", ".toml") and Path(model).is_file():
+        return ModelSpec.from_file(Path(model))
     from medcam.model.load import resolve_spec
 
     return resolve_spec(model)
@@ -159,21 +168,26 @@ def route(routes: Routes, ref: SeriesRef, lookup: SpecLookup = _default_lookup) 
     return decide(routes, facts_of(ref), lookup)
 
 
-def check_models(routes: Routes, lookup: SpecLookup = _default_lookup) -> None:
+def check_models(routes: Routes, lookup: SpecLookup = _default_lookup, *,
+                 methods: bool = True) -> None:
     """Resolve every model the routes name, so a bad file fails before any work.
 
+    ``methods=False`` leaves the CAM method names to the run (checking them imports
+    torch, which a process that only routes should not).
+
     Raises:
-        RoutesError: naming the first rule whose model (or outputs) is unknown.
+        RoutesError: naming the first rule whose model, method or outputs is unknown.
 
     """
-    from medcam import cam
     from medcam.export.result_set import parse_outputs
 
     for rule in routes.rules:
         try:
             if rule.model is not None:
                 lookup(rule.model)
-            if rule.method is not None:
+            if rule.method is not None and methods:
+                from medcam import cam
+
                 cam.describe(rule.method)
             if rule.outputs is not None:
                 parse_outputs(rule.outputs)

@@ -40,9 +40,11 @@ class SpooledFile:
 
 
 def dedup_key(model: str, method: str, digests: Iterable[str],
-              outputs: str = "sc") -> str:
-    """Jobs with equal inputs, model, method and outputs are one job."""
+              outputs: str = "sc", routes: str | None = None) -> str:
+    """Jobs with equal inputs, model, method, outputs and routes are one job."""
     parts = ["v1", model, method] if outputs == "sc" else ["v2", model, method, outputs]
+    if routes is not None:
+        parts += ["routes", routes]
     text = "\n".join([*parts, *sorted(set(digests))])
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -57,15 +59,17 @@ class SeriesIntake:
         method: CAM method for new jobs.
         quiet_s: a pending series with no new instance for this long is queued.
         outputs: the result objects new jobs write (``"sc,pm,seg,sr,ko"``).
+        routes_digest: digest of the routes in force (``None``: no routing).
         registry: patient values to remember.
 
     """
 
     def __init__(self, spool: Spool, store: JobStore, model: str, method: str,
-                 quiet_s: float, registry: PhiRegistry, outputs: str = "sc") -> None:
+                 quiet_s: float, registry: PhiRegistry, outputs: str = "sc",
+                 routes_digest: str | None = None) -> None:
         self.spool, self.store, self.registry = spool, store, registry
         self.model, self.method, self.quiet_s = model, method, quiet_s
-        self.outputs = outputs
+        self.outputs, self.routes_digest = outputs, routes_digest
         self._lock = threading.RLock()
         self._active: dict[object, set[str]] = {}
         self._last_write: dict[str, float] = {}
@@ -162,7 +166,8 @@ class SeriesIntake:
             id=job_id, source=source, model=self.model, method=self.method,
             outputs=self.outputs, study_instance_uid=uids[0], series_instance_uid=uids[1],
             n_inputs=len(digests),
-            dedup_key=dedup_key(self.model, self.method, digests, self.outputs)))
+            dedup_key=dedup_key(self.model, self.method, digests, self.outputs,
+                                self.routes_digest)))
         if not created:
             self.spool.remove_job(job_id)
             LOGGER.info("inputs of series %s match job %s; not queued again", uids[1], job.id)

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any, cast
 
 from medcam.durable import sync_tree
-from medcam.errors import MedcamError
+from medcam.errors import MedcamError, NoImageSeriesError
 from medcam.process import signal_ready
+from medcam.routing import load_routes
 from service.headers import InvalidInstanceError, read_header
 from service.logging import configure_logging
 from service.phi import PhiRegistry
@@ -55,9 +56,28 @@ def _result_dict(result: object, registry: PhiRegistry) -> dict[str, Any]:
         "output_series_instance_uid": data.get("output_series_instance_uid"),
         "files": list(data.get("files") or ()),
         "outputs": [dict(o) for o in data.get("outputs") or ()],
+        "model": data.get("model"),
+        "rule": data.get("rule"),
+        "skipped": data.get("skipped"),
         "error": registry.scrub(str(error)) if error else None,
         "error_type": data.get("error_type"),
     }
+
+
+def _skipped_non_image(input_dir: Path, registry: PhiRegistry) -> dict[str, Any]:
+    """The result of a routed job whose inputs hold no image series (an SR, a KOS)."""
+    uids: tuple[str | None, str | None] = (None, None)
+    for f in sorted(input_dir.glob("*.dcm")):
+        try:
+            header = read_header(f, registry)
+        except InvalidInstanceError:
+            continue
+        uids = (header.series_instance_uid, header.study_instance_uid)
+        break
+    return {"series_instance_uid": uids[0], "study_instance_uid": uids[1], "target": None,
+            "probabilities": {}, "output_series_instance_uid": None, "files": [],
+            "objects": {}, "model": None, "rule": None, "skipped": "not_an_image_series",
+            "error": None, "error_type": None}
 
 
 def run_request(func: Callable[..., Any], request: dict[str, Any],
@@ -77,7 +97,14 @@ def run_request(func: Callable[..., Any], request: dict[str, Any],
     if request.get("outputs"):
         kwargs["outputs"] = request["outputs"]
     try:
+        if request.get("routes"):
+            kwargs["routes"] = load_routes(None if request["routes"] == "default"
+                                           else request["routes"])
         report = func(input_dir, out, **kwargs)
+    except NoImageSeriesError as exc:
+        if not request.get("routes"):
+            return {"ok": False, "error": registry.scrub(f"{type(exc).__name__}: {exc}")}
+        return {"ok": True, "outputs": [], "results": [_skipped_non_image(input_dir, registry)]}
     except MedcamError as exc:
         return {"ok": False, "error": registry.scrub(f"{type(exc).__name__}: {exc}")}
     except Exception as exc:

@@ -219,6 +219,15 @@ class JobStore:
                 [(job_id, o.sop_instance_uid, o.study_instance_uid, o.path, o.kind,
                   o.sop_class_uid, now) for o in outputs])
 
+    def finish_skipped(self, job_id: str, result: dict[str, Any]) -> None:
+        """End a job whose every series the routes skipped: succeeded, nothing to push."""
+        now = time.time()
+        with self.db.tx() as c:
+            c.execute("UPDATE jobs SET state = 'succeeded', stage = 'done', result = ?,"
+                      " error = NULL, lease_owner = NULL, lease_until = NULL,"
+                      " finished_at = ?, updated_at = ? WHERE id = ?",
+                      (json.dumps(result, sort_keys=True, allow_nan=False), now, now, job_id))
+
     def recover(self) -> int:
         """At start-up (single process per data folder): requeue jobs whose worker died."""
         with self.db.tx() as c:

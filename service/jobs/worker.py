@@ -36,6 +36,7 @@ class WorkerConfig:
 
     pipeline: str
     device: str = "cpu"
+    routes: str | None = None
     max_attempts: int = 3
     lease_s: float = 60.0
     job_timeout_s: float = 3600.0
@@ -109,11 +110,16 @@ class InferenceWorker:
             LOGGER.info("job %s failed: %s", job.id, reply.get("error"))
             return
         outputs = [OutputInstance(**o) for o in reply["outputs"]]
+        result = {"results": [{k: v for k, v in r.items() if k != "files"}
+                              for r in reply["results"]]}
+        if not outputs and reply["results"] and all(r.get("skipped")
+                                                    for r in reply["results"]):
+            self.store.finish_skipped(job.id, result)  # routed away: done, nothing to push
+            LOGGER.info("job %s: every series skipped by the routes", job.id)
+            return
         if not outputs:
             self.store.fail(job.id, "the pipeline produced no output instance")
             return
-        result = {"results": [{k: v for k, v in r.items() if k != "files"}
-                              for r in reply["results"]]}
         self.store.finish_inference(job.id, result, outputs)
         LOGGER.info("job %s: inference done, %d instances to push", job.id, len(outputs))
 
@@ -166,7 +172,7 @@ class InferenceWorker:
         request = {"input_dir": str(self.spool.input_dir(job.id)),
                    "output_dir": str(self.spool.output_dir(job.id)), "model": job.model,
                    "method": job.method, "outputs": job.outputs,
-                   "device": self.config.device}
+                   "device": self.config.device, "routes": self.config.routes}
         deadline = time.monotonic() + self.config.job_timeout_s
         renewed = time.monotonic()
         try:
