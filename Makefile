@@ -32,7 +32,7 @@ ohif:
 
 test: $(STAMP) lint
 	@command -v npm >/dev/null && scripts/fetch_ohif.sh >/dev/null || echo "OHIF not fetched (needs nodejs npm): tests/viewer skip outside CI"
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=25
 
 bench: $(STAMP)
 	$(BIN)/python bench/cam_speed.py

@@ -9,9 +9,10 @@ written: ``--write`` gets a copy whose weights path points at the shipped weight
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +27,21 @@ SPEC = BUILTIN_DIR / "demo-ct3d.json"
 
 
 def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "medcam", *map(str, args)],
-                          capture_output=True, text=True, timeout=600, check=False)
+    """``medcam ARGS`` run in this process (the CLI's own ``main``, its streams captured).
+
+    In-process, so the ten runs of this file import torch once; the subprocess path
+    of the CLI is covered by tests/pipeline/test_cli.py.
+    """
+    from medcam.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:  # argparse usage errors
+            code = int(exc.code or 0)
+    return subprocess.CompletedProcess(["medcam", *map(str, args)], code, out.getvalue(),
+                                       err.getvalue())
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
