@@ -41,8 +41,9 @@ from medcam.export.result_set import (
     parse_outputs,
 )
 from medcam.export.uids import safe_folder_name
+from medcam.model.cache import ModelCache
 from medcam.model.fit import check_fit, coverage_warnings, fit_warnings
-from medcam.model.load import LoadedModel, load_model
+from medcam.model.load import LoadedModel
 from medcam.routing import Routes
 from medcam.series import SeriesRef, read_series
 from medcam.series.scan import no_series_error, scan_series
@@ -162,32 +163,38 @@ class _How:
 
 
 class _Router:
-    """Per series, the model and settings a routes file gives (models loaded once)."""
+    """Per series: ``model`` and the settings, or the model a rule picks (on first use)."""
 
-    def __init__(self, routes: Routes, default: _How, device: str, scale: ScaleChoice) -> None:
+    def __init__(self, routes: Routes | None, model: str, method: str, target: str | None,
+                 options: ExportOptions, models: ModelCache, scale: ScaleChoice) -> None:
         from medcam.routing import check_models
 
-        check_models(routes)  # a bad file fails before any series is read
-        self.routes, self.default, self.device, self.scale = routes, default, device, scale
-        self._models: dict[str, LoadedModel] = {}
+        self.routes, self.models, self.scale = routes or Routes(()), models, scale
+        self.method, self.target, self.options = method, target, options
+        self.fixed: _How | None = None
+        if routes is None:
+            self.fixed = _How(models.get(model), method, target, options)
+            resolve_scale(self.fixed.loaded.spec, method, scale, 1.0)  # fail before reading
+        else:
+            check_models(routes)  # a bad file fails before any series is read
 
     def __call__(self, ref: SeriesRef) -> _How | SeriesResult:
         from medcam.routing import route
 
+        if self.fixed is not None:
+            return self.fixed
         decision = route(self.routes, ref)
         if decision.action == "skip" or decision.model is None:
             return SeriesResult(ref.series_instance_uid, ref.study_instance_uid, ref.modality,
                                 rule=decision.rule, skipped=decision.reason,
                                 warnings=ref.warnings)
-        if decision.model not in self._models:
-            self._models[decision.model] = load_model(decision.model, device=self.device)
-        loaded, method = self._models[decision.model], decision.method or self.default.method
-        resolve_scale(loaded.spec, method, self.scale, 1.0)
-        options = self.default.options
+        loaded = self.models.get(decision.model)
+        method = decision.method or self.method
+        resolve_scale(loaded.spec, method, self.scale, 1.0)  # the routed model's calibration
+        options = self.options
         if decision.outputs:
             options = replace(options, outputs=parse_outputs(decision.outputs))
-        return _How(loaded, method, decision.target or self.default.target, options,
-                    decision.rule)
+        return _How(loaded, method, decision.target or self.target, options, decision.rule)
 
 
 def explain_folder(input_path: Path, out_dir: Path, *, model: str = "demo-ct3d",
@@ -198,7 +205,8 @@ def explain_folder(input_path: Path, out_dir: Path, *, model: str = "demo-ct3d",
                    scale: ScaleChoice = None,
                    geometry_tolerance: float = GEOMETRY_TOLERANCE,
                    assume_pixel_spacing: float | None = None,
-                   force: bool = False, routes: Routes | None = None) -> RunReport:
+                   force: bool = False, routes: Routes | None = None,
+                   models: ModelCache | None = None) -> RunReport:
     """Explain every image series under ``input_path`` into ``out_dir``.
 
     ``outputs`` chooses the objects written (``"sc,pm,seg,sr,ko"``); ``options``,
@@ -213,6 +221,9 @@ def explain_folder(input_path: Path, out_dir: Path, *, model: str = "demo-ct3d",
     ``routes`` (:mod:`medcam.routing`) chooses the model of each series instead of
     ``model``; a rule's method, target and outputs replace the arguments'. A series a
     rule skips, or no rule matches, is recorded with ``skipped`` (never a failure).
+    Only the models the rules pick are loaded, on first use, through ``models`` (a
+    :class:`~medcam.model.cache.ModelCache`; default: one for this call), which a
+    long-lived caller passes to keep models between calls; ``model`` is then unused.
 
     Raises:
         MedcamError: nothing could be explained (bad path, no image series, every
@@ -224,11 +235,8 @@ def explain_folder(input_path: Path, out_dir: Path, *, model: str = "demo-ct3d",
     from medcam import cam
 
     cam.describe(method)  # unknown method: fail before reading anything
-    loaded = load_model(model, device=device)
-    default = _How(loaded, method, target, options)
-    router = None if routes is None else _Router(routes, default, device, scale)
-    if router is None:
-        resolve_scale(loaded.spec, method, scale, 1.0)  # no calibration: fail before reading
+    router = _Router(routes, model, method, target, options,
+                     models if models is not None else ModelCache(device=device), scale)
     refs, scanned = scan_series(input_path)
     if not refs:
         raise no_series_error(scanned)
@@ -242,7 +250,7 @@ def explain_folder(input_path: Path, out_dir: Path, *, model: str = "demo-ct3d",
         results, first_error = [], None
         for ref in refs:
             try:
-                how = default if router is None else router(ref)
+                how = router(ref)
                 if isinstance(how, SeriesResult):
                     results.append(how)
                     continue
@@ -256,14 +264,15 @@ def explain_folder(input_path: Path, out_dir: Path, *, model: str = "demo-ct3d",
                                             warnings=ref.warnings))
         if first_error is not None and all(r.error or r.skipped for r in results):
             raise first_error
-        _publish(staging, out_dir, results, loaded, method, routes)
+        _publish(staging, out_dir, results, router.fixed.loaded if router.fixed else None,
+                 method, routes)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return RunReport(tuple(results))
 
 
-def _publish(staging: Path, out_dir: Path, results: list[SeriesResult], loaded: LoadedModel,
-             method: str, routes: Routes | None) -> None:
+def _publish(staging: Path, out_dir: Path, results: list[SeriesResult],
+             loaded: LoadedModel | None, method: str, routes: Routes | None) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     done = [r for r in results if r.error is None and r.skipped is None]
     for r in done:
@@ -276,7 +285,7 @@ def _publish(staging: Path, out_dir: Path, results: list[SeriesResult], loaded: 
     if done and done[0].preview:
         write_synced(staging / "preview.png", (out_dir / done[0].preview).read_bytes())
         replace_file(staging / "preview.png", out_dir / "preview.png")
-    spec = None if routes is not None else loaded.spec  # routed: each series names its model
+    spec = None if loaded is None else loaded.spec  # routed: each series names its model
     summary: dict[str, Any] = {
         "schema_version": SUMMARY_SCHEMA, "model": spec and spec.name,
         "model_version": spec and spec.version, "model_sha256": spec and spec.sha256,

@@ -43,6 +43,9 @@ def add_batch_parser(subparsers: argparse._SubParsersAction[_P]) -> _P:
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--model", default="demo-ct3d", help="built-in name or spec file")
     p.add_argument("--method", default="gradcam", help="CAM method (see `medcam methods`)")
+    p.add_argument("--routes", metavar="FILE", default=None,
+                   help="choose each series' model by a routes file, or 'default' for the "
+                        "built-in one (see `medcam routes`); --model is then unused")
     p.add_argument("--workers", type=_workers, default=1,
                    help="worker processes or Ray actors (default 1)")
     p.add_argument("--engine", choices=ENGINES, default="local", help="default local")
@@ -67,13 +70,16 @@ def run_batch_command(args: argparse.Namespace) -> int:
     """Run ``medcam batch``; MedcamError propagates to :func:`medcam.cli.main`."""
     from medcam.batch.runner import BatchOptions, run_batch
     from medcam.export.result_set import parse_outputs
+    from medcam.routing import load_routes
 
     options = BatchOptions(
         archive=args.archive, out_dir=args.out, model=args.model, method=args.method,
         workers=args.workers, engine=args.engine, ray_address=args.ray_address,
         device=args.device, retry_failed=args.retry_failed, query=args.query,
         push=args.push, calling_aet=args.calling_aet, preview=args.preview,
-        progress=not args.quiet, outputs=parse_outputs(args.outputs))
+        progress=not args.quiet, outputs=parse_outputs(args.outputs),
+        routes=None if args.routes is None else load_routes(
+            None if args.routes == "default" else args.routes))
     report = run_batch(options)
     s = report.stats
     not_pushed = sum(e.push is not None and e.push.get("state") != "stored"

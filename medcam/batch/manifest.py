@@ -44,8 +44,8 @@ class ManifestEntry:
         series_instance_uid: Series Instance UID of the source.
         modality: Modality of the source.
         status: ``done``, ``failed`` or ``skipped``.
-        model: the model of the run.
-        method: the CAM method of the run.
+        model: the model of the series (``None``: a routed run skipped it).
+        method: the CAM method of the series.
         n_instances: source instances.
         reason: failure or skip code (e.g. ``not_a_volume.duplicate_position``).
         message: a sentence explaining ``reason``.
@@ -62,6 +62,9 @@ class ManifestEntry:
         notes: what was asked for and not written (e.g. an empty SEG region).
         warnings: notes about the input.
         push: outcome of sending the outputs to a PACS (``--push``).
+        route: in a routed run (``--routes``), the rule that matched (``rule``,
+            1-based ``index``; absent when none did), ``action``, and ``model``,
+            ``method``, ``target``, ``outputs`` or the skip ``reason``.
         timings: seconds per step.
 
     """
@@ -71,7 +74,7 @@ class ManifestEntry:
     series_instance_uid: str
     modality: str
     status: str
-    model: ModelIdentity
+    model: ModelIdentity | None
     method: str
     n_instances: int = 0
     reason: str | None = None
@@ -89,6 +92,7 @@ class ManifestEntry:
     notes: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     push: dict[str, Any] | None = None
+    route: dict[str, Any] | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -124,7 +128,8 @@ class ManifestEntry:
         if data.pop("schema", None) != MANIFEST_SCHEMA:
             raise ValueError("not a manifest line of schema 1")
         try:
-            data["model"] = ModelIdentity(**data["model"])
+            model = data["model"]
+            data["model"] = None if model is None else ModelIdentity(**model)
             return cls(**data)
         except (KeyError, TypeError) as exc:
             raise ValueError("malformed manifest line") from exc

@@ -10,8 +10,10 @@ version, weights sha256) and method:
   ``--push`` not yet stored) goes to a worker, which hashes the input and adopts
   an existing output folder of the same job key instead of recomputing.
 
-Series decided at plan time (non-image series, series of broken headers, or a
-modality the model does not accept) are recorded as ``skipped`` or ``failed``.
+Series decided at plan time (non-image series, series of broken headers, a
+modality the model does not accept, or a routed run's skips: :mod:`.routed`) are
+recorded as ``skipped`` or ``failed``. In a routed run the model, method and
+routing decision compared are the unit's own.
 """
 
 from __future__ import annotations
@@ -23,130 +25,29 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import MappingProxyType
 
 from medcam.batch.dicomweb import is_dicomweb_url, plan_dicomweb
 from medcam.batch.engines import ENGINES
 from medcam.batch.manifest import Journal, ManifestEntry
+from medcam.batch.options import BatchOptions, BatchReport, check_options
 from medcam.batch.plan import Plan, PlannedOutcome, plan_folder
 from medcam.batch.progress import Progress
 from medcam.batch.push import PushTarget, parse_push, pushed
+from medcam.batch.routed import RunModels, check_run_models, route_unit, unit_job
 from medcam.batch.scancache import ScanCache
 from medcam.batch.schedule import Engine, dispatch, series_crash
 from medcam.batch.units import ModelIdentity, WorkUnit, job_key, json_line
 from medcam.batch.worker import STATE_DIR, SUMMARY, JobConfig, Outcome, failed_entry
 from medcam.durable import append_line
-from medcam.errors import BatchError, NoImageSeriesError, NotDicomError, WeightsMismatchError
-from medcam.export.result_set import ALL_OUTPUTS, parse_outputs
-from medcam.export.types import ObjectKind
+from medcam.errors import BatchError, NoImageSeriesError, NotDicomError
 
 __all__ = ["ENGINES", "BatchOptions", "BatchReport", "run_batch"]
 
 MANIFEST = "manifest.jsonl"
 SCAN_CACHE = "scan-cache.jsonl"
 RUNS = "runs.jsonl"
-
-
-@dataclass(frozen=True)
-class BatchOptions:
-    """A batch run, as the ``medcam batch`` command takes it.
-
-    Args:
-        archive: a folder (or file) of DICOM files, or a DICOMweb base URL.
-        out_dir: the output folder.
-        model: built-in model name or spec/TorchScript file.
-        method: CAM method.
-        workers: worker processes (local) or actors (ray).
-        engine: ``local`` or ``ray``.
-        ray_address: address of a running Ray cluster (ray engine only).
-        device: ``cpu`` or ``cuda`` (``cuda:N`` for one GPU).
-        retry_failed: process again the series that failed before.
-        query: QIDO-RS query for a DICOMweb archive, e.g. ``ModalitiesInStudy=CT``.
-        push: where to send the outputs (``dicom://AET@host:port`` or a DICOMweb URL).
-        calling_aet: our AE title for a DIMSE push.
-        preview: write ``preview.png`` per series.
-        progress: show progress on stderr.
-        outputs: the kinds of output object per series (``sc``, ``pm``, ``seg``,
-            ``sr``, ``ko``; default all).
-
-    """
-
-    archive: str | Path
-    out_dir: Path
-    model: str = "demo-ct3d"
-    method: str = "gradcam"
-    workers: int = 1
-    engine: str = "local"
-    ray_address: str | None = None
-    device: str = "cpu"
-    retry_failed: bool = False
-    query: str | None = None
-    push: str | None = None
-    calling_aet: str = "MEDCAM"
-    preview: bool = False
-    progress: bool = False
-    outputs: tuple[ObjectKind, ...] = ALL_OUTPUTS
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "outputs", parse_outputs(self.outputs))
-
-
-@dataclass(frozen=True)
-class BatchReport:
-    """The final manifest of a run and what this run did."""
-
-    entries: tuple[ManifestEntry, ...]
-    stats: Mapping[str, int] = field(default_factory=dict)
-    manifest: Path = Path()
-    phases: Mapping[str, float] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "stats", MappingProxyType(dict(self.stats)))
-        object.__setattr__(self, "phases", MappingProxyType(dict(self.phases)))
-
-    @property
-    def series_per_min(self) -> float | None:
-        """Series processed per minute once the workers were up (``None``: none)."""
-        busy = self.phases.get("process_s", 0.0)
-        n = self.stats.get("processed", 0) + self.stats.get("adopted", 0)
-        return 60.0 * n / busy if busy > 0 and n else None
-
-    @property
-    def n_failed(self) -> int:
-        """Series whose entry is ``failed``."""
-        return sum(e.status == "failed" for e in self.entries)
-
-
-def _check_options(o: BatchOptions) -> None:
-    if o.engine not in ENGINES:
-        raise BatchError(f"unknown engine {o.engine!r}; use one of {', '.join(ENGINES)}")
-    if o.workers < 1:
-        raise BatchError("--workers must be at least 1")
-    if o.ray_address and o.engine != "ray":
-        raise BatchError("--ray-address needs --engine ray")
-    if not (o.device == "cpu" or o.device == "cuda" or o.device.startswith("cuda:")):
-        raise BatchError(f"unknown device {o.device!r}; use cpu or cuda")
-    if o.device != "cpu" and o.engine == "local":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise BatchError(f"--device {o.device} was given but no CUDA GPU is visible")
-
-
-def _check_model(o: BatchOptions) -> tuple[ModelIdentity, tuple[str, ...]]:
-    """Fail early (before any worker) on an unknown model or method, or bad weights."""
-    from medcam import cam
-    from medcam.model.load import resolve_spec, sha256_file
-
-    spec = resolve_spec(o.model)
-    cam.describe(o.method)
-    if spec.weights.is_file() and sha256_file(spec.weights) != spec.sha256:
-        raise WeightsMismatchError(f"weights {spec.weights.name} do not match the sha256 in "
-                                   f"model spec {spec.name}")
-    return ModelIdentity.of(spec), tuple(spec.modalities)
 
 
 @contextmanager
@@ -163,7 +64,7 @@ def _locked(out_dir: Path) -> Iterator[Path]:
         yield state
 
 
-def _planned(o: PlannedOutcome, model: ModelIdentity, method: str) -> ManifestEntry:
+def _planned(o: PlannedOutcome, model: ModelIdentity | None, method: str) -> ManifestEntry:
     return ManifestEntry(key=o.key, study_instance_uid=o.study_instance_uid,
                          series_instance_uid=o.series_instance_uid, modality=o.modality,
                          status=o.status, model=model, method=method,
@@ -178,16 +79,19 @@ def _outputs_present(out_dir: Path, entry: ManifestEntry) -> bool:
     return isinstance(data, dict) and data.get("job_key") == entry.job_key
 
 
-def _keep(prior: ManifestEntry | None, unit: WorkUnit, model: ModelIdentity,
+def _keep(prior: ManifestEntry | None, unit: WorkUnit, default: ModelIdentity | None,
           o: BatchOptions, push: PushTarget | None) -> bool:
-    if prior is None or (prior.model, prior.method, prior.listing_key) != (
-            model, o.method, unit.listing_key):
+    model, method, outputs = unit_job(unit, default, o.method, o.outputs)
+    route = None if unit.route is None else unit.route.to_dict()
+    if model is None or prior is None or (
+            prior.model, prior.method, prior.listing_key, prior.route) != (
+            model, method, unit.listing_key, route):
         return False
     if prior.status == "failed":
         return not o.retry_failed
     if prior.status != "done" or not _outputs_present(Path(o.out_dir), prior):
         return False
-    if prior.job_key != job_key(str(prior.content_key), model, o.method, o.outputs):
+    if prior.job_key != job_key(str(prior.content_key), model, method, outputs, unit.route):
         return False  # other output kinds were asked for
     if push is not None:
         return pushed(prior, push)
@@ -212,20 +116,25 @@ def _engine(o: BatchOptions, config: JobConfig) -> Engine:
     return LocalEngine(config, o.workers)
 
 
-def _triage(plan: Plan, prior: Mapping[str, ManifestEntry], model: ModelIdentity,
-            modalities: tuple[str, ...], o: BatchOptions, push: PushTarget | None,
+def _triage(plan: Plan, prior: Mapping[str, ManifestEntry], models: RunModels,
+            o: BatchOptions, push: PushTarget | None,
             ) -> tuple[dict[str, ManifestEntry], list[WorkUnit], Counter[str]]:
     """Entries decided without a worker, the units to dispatch, and counts."""
+    model, modalities = models.default, models.modalities
     entries = {p.key: _planned(p, model, o.method) for p in plan.outcomes}
     stats: Counter[str] = Counter(series=len(plan.units) + len(plan.outcomes), kept=0,
                                   processed=0, adopted=0)
     todo = []
-    for unit in plan.units:
-        if modalities and unit.modality not in modalities:
+    for planned in plan.units:
+        unit = route_unit(planned, models, o.method)
+        if isinstance(unit, ManifestEntry):
+            entries[unit.key] = unit
+        elif modalities and unit.modality not in modalities:
             entries[unit.key] = _planned(PlannedOutcome(
                 unit.key, unit.study_instance_uid, unit.series_instance_uid, unit.modality,
                 "skipped", "modality_not_accepted",
-                f"model {model.name} accepts {'/'.join(modalities)}", unit.n_instances),
+                f"model {model and model.name} accepts {'/'.join(modalities)}",
+                unit.n_instances),
                 model, o.method)
         elif _keep(prior.get(unit.key), unit, model, o, push):
             entries[unit.key] = prior[unit.key].with_changes(warnings=unit.warnings)
@@ -244,8 +153,8 @@ def run_batch(o: BatchOptions) -> BatchReport:
             recorded as ``failed``.
 
     """
-    _check_options(o)
-    model, modalities = _check_model(o)
+    check_options(o)
+    models = check_run_models(o.model, o.method, o.routes)
     push = parse_push(o.push, o.calling_aet) if o.push else None
     if o.engine == "ray":
         from medcam.batch.engines.ray import import_ray
@@ -266,7 +175,7 @@ def run_batch(o: BatchOptions) -> BatchReport:
     with _locked(out_dir):
         cache.save()
         journal = Journal(out_dir / MANIFEST)
-        entries, todo, stats = _triage(plan, journal.replay(), model, modalities, o, push)
+        entries, todo, stats = _triage(plan, journal.replay(), models, o, push)
         progress = Progress(len(todo), enabled=o.progress)
 
         def record(outcome: Outcome) -> None:
@@ -276,7 +185,8 @@ def run_batch(o: BatchOptions) -> BatchReport:
             stats["adopted" if outcome.adopted else "processed"] += 1
             progress.update(entry.status)
 
-        config = JobConfig(o.model, o.method, out_dir, o.device, o.preview, push, o.outputs)
+        config = JobConfig(o.model, o.method, out_dir, o.device, o.preview, push, o.outputs,
+                           routed=o.routes is not None, cache_mb=o.cache_mb)
         if todo:
             engine = _engine(o, config)
             try:
@@ -285,7 +195,8 @@ def run_batch(o: BatchOptions) -> BatchReport:
                 t_ready = time.monotonic()
                 phases["start_s"] = t_ready - t_start
                 dispatch(engine, todo, record,
-                         lambda u: failed_entry(u, model, o.method, series_crash()))
+                         lambda u: failed_entry(u, models.default, o.method,
+                                                series_crash()))
                 phases["process_s"] = time.monotonic() - t_ready
             finally:
                 engine.close()
@@ -297,18 +208,19 @@ def run_batch(o: BatchOptions) -> BatchReport:
             stats[status] = sum(e.status == status for e in final)
         phases["total_s"] = time.monotonic() - t0
         report = BatchReport(final, stats, out_dir / MANIFEST, phases)
-        _log_run(out_dir, o, model, plan, cache, report, started)
+        _log_run(out_dir, o, models.default, plan, cache, report, started)
     return report
 
 
-def _log_run(out_dir: Path, o: BatchOptions, model: ModelIdentity, plan: Plan,
+def _log_run(out_dir: Path, o: BatchOptions, model: ModelIdentity | None, plan: Plan,
              cache: ScanCache, report: BatchReport, started: datetime) -> None:
     """Append this run's counts to ``runs.jsonl`` (no paths: they may name patients)."""
     rate = report.series_per_min
     line = {"started": started.isoformat(timespec="seconds"),
             "phases_s": {k: round(v, 3) for k, v in report.phases.items()},
             "engine": o.engine, "workers": o.workers, "device": o.device,
-            "model": model.to_dict(), "method": o.method, "retry_failed": o.retry_failed,
+            "model": model and model.to_dict(), "method": o.method,
+            "routes": o.routes and o.routes.source, "retry_failed": o.retry_failed,
             "files": dict(plan.counts), "headers_read": cache.n_parsed,
             "series": dict(report.stats),
             "series_per_min": None if rate is None else round(rate, 2)}

@@ -11,9 +11,12 @@ Three keys, all sha256 hex digests, none holding patient data:
   the series' files, so it depends on their bytes only (not on paths, times, the
   archive's location or a byte-identical duplicate copy).
 * **job key** (:func:`job_key`): content key + model (name, version, weights
-  sha256) + CAM method. A series is "done" for a run when an output folder holding
-  this job key exists; a series whose files were touched or copied (new listing
-  key, same content key) is adopted without recomputing.
+  sha256) + CAM method + output kinds, and, in a routed run, the routing decision
+  (rule name and index, model, method, target, outputs: :class:`RouteChoice`), so a
+  changed routes file never silently reuses another rule's results. A series is
+  "done" for a run when an output folder holding this job key exists; a series
+  whose files were touched or copied (new listing key, same content key) is adopted
+  without recomputing.
 """
 
 from __future__ import annotations
@@ -24,14 +27,17 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from medcam.errors import MedcamError, NotAVolumeError
-from medcam.export.result_set import ALL_OUTPUTS
+from medcam.export.result_set import ALL_OUTPUTS, parse_outputs
+from medcam.export.types import ObjectKind
 from medcam.export.uids import safe_folder_name
 from medcam.model.spec import ModelSpec
+from medcam.routing import Decision
 
-__all__ = ["DicomwebLocation", "ModelIdentity", "WorkUnit", "content_key", "job_key",
-           "listing_key", "reason_code", "sha256_of_file"]
+__all__ = ["DicomwebLocation", "ModelIdentity", "RouteChoice", "WorkUnit", "content_key",
+           "job_key", "listing_key", "reason_code", "sha256_of_file"]
 
 _CHUNK = 1 << 20
 
@@ -60,6 +66,38 @@ class ModelIdentity:
 
 
 @dataclass(frozen=True)
+class RouteChoice:
+    """The routing decision of a series to explain (a routed run, ``--routes``).
+
+    Args:
+        decision: the ``explain`` decision (:func:`medcam.routing.decide`).
+        index: 1-based position of its rule in the routes file.
+        model: the identity of the model the rule names.
+
+    """
+
+    decision: Decision
+    index: int
+    model: ModelIdentity
+
+    def __post_init__(self) -> None:
+        if self.decision.action != "explain" or self.index < 1:
+            raise ValueError("a route choice is an 'explain' decision of a rule (index >= 1)")
+
+    def method(self, default: str) -> str:
+        """The rule's CAM method, else ``default``."""
+        return self.decision.method or default
+
+    def outputs(self, default: tuple[ObjectKind, ...]) -> tuple[ObjectKind, ...]:
+        """The rule's output kinds, else ``default``."""
+        return parse_outputs(self.decision.outputs) if self.decision.outputs else default
+
+    def to_dict(self) -> dict[str, Any]:
+        """The manifest form: the decision (rule, action, model, ...) and ``index``."""
+        return {**self.decision.describe(), "index": self.index}
+
+
+@dataclass(frozen=True)
 class DicomwebLocation:
     """Where a series of a DICOMweb archive lives (retrieved by the worker)."""
 
@@ -83,6 +121,7 @@ class WorkUnit:
         listing_key: see the module docstring.
         warnings: notes recorded with its manifest entry (no patient data).
         location: the DICOMweb series, for a DICOMweb archive.
+        route: its routing decision in a routed run (``None``: the run's model).
 
     """
 
@@ -95,6 +134,7 @@ class WorkUnit:
     listing_key: str
     warnings: tuple[str, ...] = ()
     location: DicomwebLocation | None = field(default=None)
+    route: RouteChoice | None = None
 
     @property
     def rel_dir(self) -> Path:
@@ -132,10 +172,17 @@ def content_key(paths: Iterable[Path]) -> str:
 
 
 def job_key(content: str, model: ModelIdentity, method: str,
-            outputs: Sequence[str] = ALL_OUTPUTS) -> str:
-    """Digest of what a done series' outputs depend on (input, model, method, kinds)."""
-    return _digest({"content": content, "model": model.to_dict(), "method": method,
-                    "outputs": list(outputs)})
+            outputs: Sequence[str] = ALL_OUTPUTS, route: RouteChoice | None = None) -> str:
+    """Digest of what a done series' outputs depend on.
+
+    That is the input, model, method and output kinds, and in a routed run the
+    routing decision.
+    """
+    parts: dict[str, Any] = {"content": content, "model": model.to_dict(), "method": method,
+                             "outputs": list(outputs)}
+    if route is not None:
+        parts["route"] = route.to_dict()
+    return _digest(parts)
 
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")

@@ -1,7 +1,9 @@
 """What a batch worker does with one series: hash, adopt or explain, publish, push.
 
-A :class:`SeriesProcessor` loads the model once and is shared by two threads of a
-worker (both engines run two series per worker at a time): while one series is on
+A :class:`SeriesProcessor` keeps its models in a bounded cache
+(:class:`~medcam.model.cache.ModelCache`): the run's model, loaded at start, or in a
+routed run the model each unit's rule names, loaded on first use. It is shared by
+two threads of a worker (both engines run two series per worker at a time): while one series is on
 the model (the only step under the processor's lock, so a GPU or the worker's one
 CPU thread is used by one series at a time), the other is being read from disk
 (or retrieved) or exported. One torch and one ITK thread per worker, so N workers
@@ -39,9 +41,10 @@ from medcam.batch.units import (
     sha256_of_file,
 )
 from medcam.durable import fsync_directory, publish_directory, write_synced
-from medcam.errors import MedcamError, NotDicomError
+from medcam.errors import BatchError, MedcamError, NotDicomError
 from medcam.export.result_set import ALL_OUTPUTS
 from medcam.export.types import ExportedObject, ObjectKind
+from medcam.model.cache import DEFAULT_BUDGET_MB, DEFAULT_MAX_MODELS, ModelCache
 
 __all__ = ["STATE_DIR", "JobConfig", "Outcome", "SeriesProcessor", "failed_entry"]
 
@@ -64,6 +67,10 @@ class JobConfig:
         push: where to send the outputs.
         outputs: the kinds of output object to write (see
             :mod:`medcam.export.result_set`).
+        routed: units carry their routing decision (:class:`RouteChoice`); no model
+            is loaded at start.
+        cache_models: most models a worker keeps (:class:`ModelCache`).
+        cache_mb: memory budget of a worker's model cache, in MB.
 
     """
 
@@ -74,6 +81,9 @@ class JobConfig:
     preview: bool = False
     push: PushTarget | None = None
     outputs: tuple[ObjectKind, ...] = ALL_OUTPUTS
+    routed: bool = False
+    cache_models: int = DEFAULT_MAX_MODELS
+    cache_mb: float = DEFAULT_BUDGET_MB
 
 
 @dataclass(frozen=True)
@@ -84,17 +94,24 @@ class Outcome:
     adopted: bool = False
 
 
-def failed_entry(unit: WorkUnit, model: ModelIdentity, method: str, exc: BaseException,
+def failed_entry(unit: WorkUnit, model: ModelIdentity | None, method: str, exc: BaseException,
                  timings: dict[str, float] | None = None) -> ManifestEntry:
-    """The manifest entry of a series that failed with ``exc`` (no patient data)."""
+    """The manifest entry of a series that failed with ``exc`` (no patient data).
+
+    A routed unit records its rule's model and method instead of ``model``, ``method``.
+    """
     message = str(exc) if isinstance(exc, MedcamError) else \
         f"unexpected {type(exc).__name__} while processing the series"
+    route = unit.route
+    if route is not None:
+        model, method = route.model, route.method(method)
     return ManifestEntry(
         key=unit.key, study_instance_uid=unit.study_instance_uid,
         series_instance_uid=unit.series_instance_uid, modality=unit.modality,
         status="failed", model=model, method=method, n_instances=unit.n_instances,
         reason=reason_code(exc), message=message, listing_key=unit.listing_key,
-        warnings=unit.warnings, timings=timings or {})
+        warnings=unit.warnings, timings=timings or {},
+        route=None if route is None else route.to_dict())
 
 
 def quiet_process() -> None:
@@ -119,7 +136,7 @@ class SeriesProcessor:
         device: this worker's device (default ``config.device``).
 
     Raises:
-        ModelError: the model cannot be loaded.
+        ModelError: the run's model cannot be loaded (not routed).
 
     """
 
@@ -127,19 +144,31 @@ class SeriesProcessor:
         import SimpleITK as sitk
         import torch
 
-        from medcam.model.load import load_model
-
         quiet_process()
         torch.set_num_threads(1)  # one core per worker: N workers scale on N cores
         sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
         self.config = config
         self.device = device or config.device
-        self.loaded = load_model(config.model, device=self.device)
-        self.identity = ModelIdentity.of(self.loaded.spec)
+        self.models = ModelCache(config.cache_models, config.cache_mb, self.device)
         self._lock = threading.Lock()
         self._state = Path(config.out_dir) / STATE_DIR
         (self._state / "staging").mkdir(parents=True, exist_ok=True)
-        self._warm_up()
+        self.identity: ModelIdentity | None = None
+        if not config.routed:
+            self.loaded = self.models.get(config.model)
+            self.identity = ModelIdentity.of(self.loaded.spec)
+            self._warm_up()
+
+    def _job(self, unit: WorkUnit) -> tuple[str, ModelIdentity, str, tuple[ObjectKind, ...],
+                                            str | None]:
+        """The model, its identity, method, output kinds and target of one unit."""
+        c, route = self.config, unit.route
+        if route is None:
+            if self.identity is None:
+                raise BatchError("a unit without a routing decision in a routed run")
+            return c.model, self.identity, c.method, c.outputs, None
+        return (route.decision.model or c.model, route.model, route.method(c.method),
+                route.outputs(c.outputs), route.decision.target)
 
     def _warm_up(self) -> None:
         """Explain and export a tiny synthetic series once, before the first real one.
@@ -188,7 +217,8 @@ class SeriesProcessor:
             ckey = content_key(paths)
         except OSError as exc:
             raise NotDicomError("a file of the series could not be read") from exc
-        jkey = job_key(ckey, self.identity, self.config.method, self.config.outputs)
+        model, identity, method, outputs, target = self._job(unit)
+        jkey = job_key(ckey, identity, method, outputs, unit.route)
         dest = Path(self.config.out_dir) / unit.rel_dir
         adopted = self._adopt(dest, jkey, unit)
         if adopted is not None:
@@ -197,14 +227,15 @@ class SeriesProcessor:
         ref = SeriesRef(unit.series_instance_uid, unit.study_instance_uid, unit.modality,
                         tuple(paths), min(unit.n_instances, len(paths)))
         series = read_series(ref)
+        loaded = self.models.get(model)  # a model that fails to load fails this unit only
         t_read = time.perf_counter()
         with self._lock:
-            exp = explain(series, self.loaded, self.config.method, device=self.device)
+            exp = explain(series, loaded, method, target, device=self.device)
         stage = Path(tempfile.mkdtemp(prefix="series-", dir=self._state / "staging"))
         try:
             t_explained = time.perf_counter()
             exported = export_series(series, exp, stage / "out", ExportOptions(
-                outputs=self.config.outputs, preview=self.config.preview))
+                outputs=outputs, preview=self.config.preview))
             rel = Path(unit.rel_dir)
             timings = {"hash": t_hash - t0, "read": t_read - t_hash, **exp.timings,
                        **exported.timings, "export": time.perf_counter() - t_explained}
@@ -212,7 +243,7 @@ class SeriesProcessor:
             entry = ManifestEntry(
                 key=unit.key, study_instance_uid=unit.study_instance_uid,
                 series_instance_uid=unit.series_instance_uid, modality=unit.modality,
-                status="done", model=self.identity, method=self.config.method,
+                status="done", model=identity, method=method,
                 n_instances=unit.n_instances, listing_key=unit.listing_key,
                 content_key=ckey, job_key=jkey, target=exp.target,
                 probability=exp.probability, probabilities=dict(exp.probabilities),
@@ -221,7 +252,7 @@ class SeriesProcessor:
                                                  for o in exported.objects),
                 outputs=tuple({**d, "file": str(rel / d["file"])} for d in exported.describe()),
                 notes=exported.notes, warnings=unit.warnings + series.warnings,
-                timings=timings)
+                timings=timings, route=None if unit.route is None else unit.route.to_dict())
             _write_summary(exported.folder, entry, exported.objects, exp.provenance)
             _publish(exported.folder, dest, stage)
         finally:

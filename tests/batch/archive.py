@@ -64,3 +64,35 @@ def make_messy_archive(root: Path) -> dict[str, str]:
     (root / "e" / "README.txt").write_text("archive index")
     (root / "e" / "garbage.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"\x02\x00" * 7)
     return roles
+
+
+def make_mixed_archive(root: Path) -> dict[str, str]:
+    """One study holding a CT volume, a chest radiograph, a CT scout and an SR.
+
+    Returns series uid -> role (``ct``, ``dx``, ``scout``, ``sr``).
+    """
+    import numpy as np
+
+    from medcam.synthetic.projection import write_projection
+
+    study = deterministic_uid("mixed-study", "study")
+
+    def uid_of(paths: list[Path]) -> str:
+        return str(pydicom.dcmread(paths[0], stop_before_pixels=True).SeriesInstanceUID)
+
+    roles = {uid_of(ct_series(root / "ct", "mixed-ct", study=study)): "ct",
+             uid_of(write_small_ct(root / "scout", "mixed-scout", study=study,
+                                   patient_name=PATIENT_NAME, patient_id=PATIENT_ID,
+                                   extra={"ImageType": ["ORIGINAL", "PRIMARY", "LOCALIZER"]})):
+                 "scout"}
+    image = np.random.default_rng(7).uniform(0, 1, (64, 64)).astype(np.float32)
+    dx = write_projection(image, (2.5, 2.5), root / "dx" / "dx.dcm", study_instance_uid=study,
+                          uid_seed="mixed-dx", patient_name=PATIENT_NAME, patient_id=PATIENT_ID,
+                          extra={"BodyPartExamined": "CHEST"})
+    roles[uid_of([dx])] = "dx"
+    sr = pydicom.dcmread(Path(pydicom.__file__).parent / "data" / "test_files" / "reportsi.dcm")
+    sr.StudyInstanceUID = study
+    (root / "sr").mkdir(parents=True)
+    sr.save_as(root / "sr" / "report.dcm")
+    roles[str(sr.SeriesInstanceUID)] = "sr"
+    return roles
