@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,7 +149,11 @@ def _monai(spec: ModelSpec, data: bytes) -> nn.Module:
             from exc
     try:
         state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, EOFError, RuntimeError, ValueError) as exc:
+        raise ModelError(f"weights file {spec.weights.name} of model {spec.name} is not a "
+                         "readable state_dict checkpoint (corrupt or not a torch file)") from exc
+    try:
         module.load_state_dict(state)
-    except (RuntimeError, ValueError, KeyError) as exc:
+    except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ModelError(f"weights of {spec.name} do not fit network {spec.network}") from exc
     return module
