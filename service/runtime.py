@@ -8,6 +8,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO
 
 from medcam.pacs.base import PacsSender
@@ -24,7 +25,7 @@ from service.jobs.retention import Retention
 from service.jobs.store import JobStore
 from service.jobs.worker import InferenceWorker, WorkerConfig
 from service.phi import PhiRegistry
-from service.settings import Settings
+from service.settings import Settings, routes_digest
 from service.spool import Spool
 
 __all__ = ["DataDirLockedError", "Runtime", "build_runtime"]
@@ -145,15 +146,19 @@ def build_runtime(settings: Settings, registry: PhiRegistry) -> Runtime:
     db = Database(s.data_dir / "jobs.sqlite3")
     store, outbox, spool = JobStore(db), Outbox(db), Spool(s.data_dir)
     spool.ensure_dirs()
+    routes_text = s.read_routes()  # once: its digest and this text are what jobs use
     intake = SeriesIntake(spool, store, s.model, s.method, s.series_quiet_s, registry,
-                          outputs=s.outputs, routes_digest=s.routes_digest)
+                          outputs=s.outputs, routes_digest=routes_digest(routes_text))
     fetcher = None
     if s.pacs_dicomweb:
         fetcher = StudyFetcher(s.pacs_dicomweb, spool, registry, s.connection_timeout_s,
                                s.http_timeout_s, s.max_instances, s.max_instance_bytes)
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
     worker = InferenceWorker(WorkerConfig(
-        pipeline=s.worker_pipeline, device=s.device, routes=s.routes,
+        pipeline=s.worker_pipeline, device=s.device, routes_text=routes_text,
+        routes_source="built-in" if s.routes == "default" else Path(s.routes or "").name,
+        routes_dir=None if s.routes in (None, "default") else str(Path(str(s.routes)).parent),
+        model_cache_mb=s.model_cache_mb,
         max_attempts=s.job_max_attempts,
         lease_s=s.job_lease_s, job_timeout_s=s.job_timeout_s,
         poll_interval_s=s.poll_interval_s, fetch_backoff_s=s.push_backoff_s,

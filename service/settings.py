@@ -16,14 +16,20 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from medcam.errors import ExportError, MedcamError
+from medcam.errors import ExportError, MedcamError, RoutesError
 from medcam.export.result_set import parse_outputs
+from medcam.model.cache import DEFAULT_BUDGET_MB
 from medcam.pacs.aet import AllowedPeer, validate_ae_title
 from medcam.routing import check_models, load_routes
 from medcam.routing import rules as routing_rules
 from service.token_policy import MIN_TOKEN_BITS, estimate_bits
 
-__all__ = ["PLACEHOLDER_TOKENS", "Settings", "is_loopback"]
+__all__ = ["PLACEHOLDER_TOKENS", "Settings", "is_loopback", "routes_digest"]
+
+
+def routes_digest(text: str | None) -> str | None:
+    """sha256 of a routes file's UTF-8 bytes (part of the job deduplication key)."""
+    return None if text is None else hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 #: Token values that are never accepted (copied from examples, or empty).
 PLACEHOLDER_TOKENS = frozenset({
@@ -73,6 +79,9 @@ class Settings(BaseSettings):
     outputs: str = "all"
     #: a routes file (or ``default``): each series goes to the model its rule names
     routes: str | None = None
+    #: memory budget (MB) of the inference child's model cache: parameters plus
+    #: buffers of the models kept between jobs, least recently used evicted first
+    model_cache_mb: float = Field(default=DEFAULT_BUDGET_MB, gt=0)
     device: str = "cpu"
     allowed_aets: Annotated[tuple[str, ...], NoDecode] = ()
 
@@ -160,14 +169,30 @@ class Settings(BaseSettings):
             raise ValueError(str(exc)) from None
         return value if value == "default" else str(Path(value).resolve())
 
-    @property
-    def routes_digest(self) -> str | None:
-        """sha256 of the routes in force (part of the job deduplication key)."""
+    def read_routes(self) -> str | None:
+        """The text of the routes file in force, read now (``None``: no routing).
+
+        The service reads it once at start: the digest of this text goes into the
+        job deduplication key and this text (not the path) to the inference child,
+        so an edit of the file while the service runs changes neither.
+
+        Raises:
+            RoutesError: the file cannot be read any more.
+
+        """
         if self.routes is None:
             return None
         path = None if self.routes == "default" else Path(self.routes)
-        text = (path or Path(routing_rules.__file__).with_name("default.toml")).read_bytes()
-        return hashlib.sha256(text).hexdigest()
+        try:
+            data = (path or Path(routing_rules.__file__).with_name("default.toml")).read_bytes()
+            return data.decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RoutesError(f"cannot read the routes file ({type(exc).__name__})") from None
+
+    @property
+    def routes_digest(self) -> str | None:
+        """sha256 of the routes file as it is now (see :func:`routes_digest`)."""
+        return routes_digest(self.read_routes())
 
     @field_validator("worker_pipeline")
     @classmethod

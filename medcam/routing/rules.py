@@ -3,6 +3,9 @@
 A routes file is TOML with an ordered list of ``[[rule]]`` tables. Each rule has a
 ``name``, optional *conditions* (all must hold) and one *action*: ``model`` (with
 optional ``method``, ``target``, ``outputs``, ``priority``) or ``skip`` (a reason).
+``model`` is a built-in name or the path of a model spec or TorchScript file
+(``.json``, ``.toml``, ``.pt``, ``.ts``); a relative path is taken from the routes
+file's folder.
 The first rule whose conditions all hold wins; a series no rule matches is skipped
 as ``not_routed`` (never a failure). Example::
 
@@ -51,6 +54,13 @@ _CONDITIONS = {"modality", "body_part", "sop_class_uid", "series_description",
                "in_model_scope"}
 _ACTIONS = {"model", "method", "target", "outputs", "priority", "skip"}
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")
+_MODEL_FILE_SUFFIXES = (".json", ".toml", ".pt", ".ts")
+
+
+def _is_model_file(value: str) -> bool:
+    """A model given as a spec/TorchScript path (printable, at most 1024 characters)."""
+    return (len(value) <= 1024 and value.isprintable()
+            and Path(value).suffix.lower() in _MODEL_FILE_SUFFIXES)
 
 
 @dataclass(frozen=True)
@@ -87,8 +97,11 @@ class Rule:
             raise RoutesError(f"rule {self.name!r}: 'in_model_scope' needs a 'model'")
         for key in ("model", "method", "target"):
             value = getattr(self, key)
-            if value is not None and not _NAME.fullmatch(value):
-                raise RoutesError(f"rule {self.name!r}: {key} {value!r} is not a plain name")
+            if value is None or _NAME.fullmatch(value) or (key == "model"
+                                                          and _is_model_file(value)):
+                continue
+            raise RoutesError(f"rule {self.name!r}: {key} {value!r} is not a plain name"
+                              + (" or a model spec file" if key == "model" else ""))
         for key in ("series_description", "protocol_name"):
             pattern = getattr(self, key)
             if pattern is not None:
@@ -147,7 +160,7 @@ def _range(where: str, key: str, value: object, kind: type) -> tuple[Any, Any]:
     return kind(value[0]), kind(value[1])
 
 
-def _rule(index: int, table: object) -> Rule:
+def _rule(index: int, table: object, base_dir: Path | None) -> Rule:
     where = f"rule {index + 1}"
     if not isinstance(table, Mapping):
         raise RoutesError(f"{where}: must be a table")
@@ -165,6 +178,10 @@ def _rule(index: int, table: object) -> Rule:
             if not isinstance(table[key], str):
                 raise RoutesError(f"{where}: {key} must be a string")
             kwargs[key] = table[key]
+    model = kwargs.get("model")
+    if (base_dir is not None and model is not None and _is_model_file(model)
+            and not Path(model).is_absolute()):
+        kwargs["model"] = str(base_dir / model)
     for key in ("modality", "body_part", "sop_class_uid", "image_type"):
         if key in table:
             kwargs[key] = _strings(where, key, table[key])
@@ -184,8 +201,8 @@ def _rule(index: int, table: object) -> Rule:
         raise RoutesError(f"{where}: {str(exc).split(': ', 1)[-1]}") from None
 
 
-def parse_routes(text: str, source: str = "<text>") -> Routes:
-    """Parse a routes file's text.
+def parse_routes(text: str, source: str = "<text>", base_dir: Path | None = None) -> Routes:
+    """Parse a routes file's text; relative model file paths are taken from ``base_dir``.
 
     Raises:
         RoutesError: a TOML syntax error (with its line), no rules, or a bad rule.
@@ -202,7 +219,7 @@ def parse_routes(text: str, source: str = "<text>") -> Routes:
     tables = data.get("rule")
     if not isinstance(tables, list) or not tables:
         raise RoutesError("routes file holds no [[rule]] table")
-    return Routes(tuple(_rule(i, t) for i, t in enumerate(tables)), source)
+    return Routes(tuple(_rule(i, t, base_dir) for i, t in enumerate(tables)), source)
 
 
 def load_routes(path: Path | str | None = None) -> Routes:
@@ -219,4 +236,4 @@ def load_routes(path: Path | str | None = None) -> Routes:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise RoutesError(f"cannot read the routes file ({type(exc).__name__})") from None
-    return parse_routes(text, Path(path).name)
+    return parse_routes(text, Path(path).name, Path(path).absolute().parent)

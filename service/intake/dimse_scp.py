@@ -3,7 +3,8 @@
 A C-STORE is answered ``0x0000`` only once the instance is fsynced in the spool;
 ``0xA700`` when the disk is full (or another write error) or a per-series or
 per-association instance cap is reached, ``0xC000`` when the object cannot be filed
-(malformed UIDs). Non-image instances are accepted and dropped. Received data is
+(malformed UIDs). Non-image instances are accepted and dropped (a routed service
+records their series as skipped: :mod:`service.intake.series`). Received data is
 streamed into the spool as it arrives (:mod:`service.intake.receive`): an instance
 over ``max_instance_bytes`` aborts the association once the cap is passed.
 
@@ -192,6 +193,7 @@ class DicomListener:
         except OSError as exc:
             return self._write_failed(exc)
         if not header.has_pixels:
+            self.intake.note_not_kept(assoc, header, digest)
             self._count()
             return STATUS_SUCCESS
         with self._stats_lock:

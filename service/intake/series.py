@@ -5,6 +5,12 @@ sent them ends or the series has been quiet for ``series_quiet_s``; uploads beco
 jobs at once. Either way the inputs are renamed into the job's folder and synced,
 *then* the job row is committed; files found at start-up in a job folder without a
 row (a crash between the two) become a job then.
+
+Non-image instances (SR, KOS, ...) are dropped at intake. In a routed service
+(``MEDCAM_ROUTES``) each series of them sent by C-STORE is still recorded, when its
+association ends, as a job that succeeded with nothing to push and a result
+``skipped: not_an_image_series`` naming its SOP Class UID (UIDs and counts only,
+nothing of the instance is kept), so every series of a study is accounted for.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from service.headers import InvalidInstanceError, read_header
+from service.headers import InvalidInstanceError, ReceivedInstance, read_header
 from service.jobs.models import Job
 from service.jobs.store import JobStore, NewJob
 from service.phi import PhiRegistry
@@ -49,6 +55,24 @@ def dedup_key(model: str, method: str, digests: Iterable[str],
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+@dataclass
+class _NotKept:
+    """Non-image instances of one series received on one association (UIDs only)."""
+
+    study_instance_uid: str
+    sop_class_uid: str
+    digests: set[str]
+
+    def result(self, series_instance_uid: str) -> dict[str, object]:
+        """The job result recorded for the series (the keys of an explained one)."""
+        return {"results": [{
+            "series_instance_uid": series_instance_uid,
+            "study_instance_uid": self.study_instance_uid, "sop_class_uid": self.sop_class_uid,
+            "n_instances": len(self.digests), "target": None, "probabilities": {},
+            "output_series_instance_uid": None, "objects": {}, "model": None, "rule": None,
+            "skipped": "not_an_image_series", "error": None, "error_type": None}]}
+
+
 class SeriesIntake:
     """Groups received instances into series and queues their jobs.
 
@@ -75,6 +99,7 @@ class SeriesIntake:
         self._last_write: dict[str, float] = {}
         self._study_of: dict[str, tuple[str, str]] = {}
         self._count_of: dict[str, int] = {}
+        self._not_kept: dict[object, dict[str, _NotKept]] = {}
 
     # DIMSE -------------------------------------------------------------------
     def add_pending(self, assoc: object, spooled: SpooledFile) -> None:
@@ -100,13 +125,41 @@ class SeriesIntake:
                 self._count_of[folder.name] = known
             return known
 
+    def note_not_kept(self, assoc: object, header: ReceivedInstance, sha256: str) -> None:
+        """Remember a dropped non-image instance; a routed service records its series."""
+        if self.routes_digest is None:
+            return
+        with self._lock:
+            series = self._not_kept.setdefault(assoc, {})
+            noted = series.setdefault(header.series_instance_uid, _NotKept(
+                header.study_instance_uid, header.sop_class_uid, set()))
+            noted.digests.add(sha256)
+
     def association_ended(self, assoc: object) -> list[Job]:
         """Queue the series an ended association sent (unless another is still sending)."""
         with self._lock:
             touched = self._active.pop(assoc, set())
             busy = set().union(*self._active.values()) if self._active else set()
-            return [j for name in sorted(touched - busy)
+            jobs = [j for name in sorted(touched - busy)
                     if (j := self._close(self.spool.pending_dir / name)) is not None]
+            for series, noted in sorted(self._not_kept.pop(assoc, {}).items()):
+                folder = self.spool.series_pending_dir(series)
+                if folder.name not in touched | busy and not folder.exists():
+                    jobs.append(self._record_not_kept(series, noted))
+            return jobs
+
+    def _record_not_kept(self, series: str, noted: _NotKept) -> Job:
+        digests = sorted(noted.digests)
+        job, created = self.store.record_skipped(NewJob(
+            id=uuid.uuid4().hex, source="dimse", model=self.model, method=self.method,
+            outputs=self.outputs, study_instance_uid=noted.study_instance_uid,
+            series_instance_uid=series, n_inputs=len(digests), stage="done",
+            dedup_key=dedup_key(self.model, self.method, digests, self.outputs,
+                                self.routes_digest)), noted.result(series))
+        if created:
+            LOGGER.info("series %s holds no image (SOP class %s): recorded as skipped",
+                        series, noted.sop_class_uid)
+        return job
 
     def sweep(self) -> list[Job]:
         """Queue every pending series that has been quiet for ``quiet_s``."""

@@ -228,6 +228,33 @@ class JobStore:
                       " finished_at = ?, updated_at = ? WHERE id = ?",
                       (json.dumps(result, sort_keys=True, allow_nan=False), now, now, job_id))
 
+    def record_skipped(self, new: NewJob, result: dict[str, Any]) -> tuple[Job, bool]:
+        """Insert a job that is already done: succeeded, nothing to push, ``result``.
+
+        For a series the intake does not keep (a routed service's non-image series).
+        Returns the job and ``True``; or an equal job (same ``dedup_key``, not failed)
+        and ``False``.
+        """
+        now = time.time()
+        try:
+            with self.db.tx() as c:
+                c.execute(
+                    "INSERT INTO jobs (id, state, stage, source, study_instance_uid,"
+                    " series_instance_uid, model, method, outputs, dedup_key, n_inputs,"
+                    " result, created_at, updated_at, finished_at)"
+                    " VALUES (?, 'succeeded', 'done', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (new.id, new.source, new.study_instance_uid, new.series_instance_uid,
+                     new.model, new.method, new.outputs, new.dedup_key, new.n_inputs,
+                     json.dumps(result, sort_keys=True, allow_nan=False), now, now, now))
+        except sqlite3.IntegrityError:
+            row = self.db.read().execute(
+                "SELECT * FROM jobs WHERE dedup_key = ? AND state != 'failed'",
+                (new.dedup_key,)).fetchone()
+            if row is None:
+                raise
+            return Job.from_row(row), False
+        return self._must_get(new.id), True
+
     def recover(self) -> int:
         """At start-up (single process per data folder): requeue jobs whose worker died."""
         with self.db.tx() as c:

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from medcam.errors import PermanentFetchError, TransientFetchError, WorkerCrashedError
+from medcam.model.cache import DEFAULT_BUDGET_MB
 from medcam.process import WorkerProcess
 from service.errors import WorkerStoppedError
-from service.jobs.child import child_main
+from service.jobs.child import ChildConfig, child_main
 from service.jobs.models import Fetcher, Job
 from service.jobs.outbox import backoff_delay
 from service.jobs.store import JobStore, OutputInstance
@@ -36,7 +37,11 @@ class WorkerConfig:
 
     pipeline: str
     device: str = "cpu"
-    routes: str | None = None
+    #: the routes file's text, read once at start (``None``: no routing)
+    routes_text: str | None = None
+    routes_source: str = "routes"
+    routes_dir: str | None = None
+    model_cache_mb: float = DEFAULT_BUDGET_MB
     max_attempts: int = 3
     lease_s: float = 60.0
     job_timeout_s: float = 3600.0
@@ -151,8 +156,10 @@ class InferenceWorker:
         if self._child is not None and self._child.is_alive():
             return self._child
         self._kill_child()
-        child = WorkerProcess(child_main, (self.config.pipeline, self.config.log_level),
-                              name="medcam-inference")
+        c = self.config
+        child = WorkerProcess(child_main, (ChildConfig(
+            c.pipeline, c.log_level, c.device, c.routes_text, c.routes_source, c.routes_dir,
+            c.model_cache_mb),), name="medcam-inference")
         child.start()
         self._child = child
         return child
@@ -172,7 +179,7 @@ class InferenceWorker:
         request = {"input_dir": str(self.spool.input_dir(job.id)),
                    "output_dir": str(self.spool.output_dir(job.id)), "model": job.model,
                    "method": job.method, "outputs": job.outputs,
-                   "device": self.config.device, "routes": self.config.routes}
+                   "device": self.config.device}
         deadline = time.monotonic() + self.config.job_timeout_s
         renewed = time.monotonic()
         try:
