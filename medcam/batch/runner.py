@@ -122,6 +122,9 @@ def _triage(plan: Plan, prior: Mapping[str, ManifestEntry], models: RunModels,
     """Entries decided without a worker, the units to dispatch, and counts."""
     model, modalities = models.default, models.modalities
     entries = {p.key: _planned(p, model, o.method) for p in plan.outcomes}
+    if models.routes is not None:  # decided before any rule: recorded as such
+        entries = {k: e.with_changes(route={"action": "skip", "reason": e.reason})
+                   if e.status == "skipped" else e for k, e in entries.items()}
     stats: Counter[str] = Counter(series=len(plan.units) + len(plan.outcomes), kept=0,
                                   processed=0, adopted=0)
     todo = []

@@ -24,7 +24,8 @@ EXPECTED = {  # role -> (status, reason, model, route)
            {"rule": "radiographs", "index": 4, "action": "explain", "model": "demo-dx2d"}),
     "scout": ("skipped", "localizer", None,
               {"rule": "localizers", "index": 1, "action": "skip", "reason": "localizer"}),
-    "sr": ("skipped", "not_an_image_series", None, None),
+    "sr": ("skipped", "not_an_image_series", None,  # decided by the plan, before any rule
+           {"action": "skip", "reason": "not_an_image_series"}),
 }
 
 
