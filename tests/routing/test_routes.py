@@ -217,3 +217,25 @@ def test_explain_where_every_series_is_skipped_writes_only_the_summary(
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert [e["skipped"] for e in summary["series"]] == ["not_routed"]
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["summary.json"]
+
+
+def test_a_rule_may_name_a_spec_file_relative_to_the_routes_file(tmp_path: Path) -> None:
+    import shutil
+
+    from medcam.model.spec import BUILTIN_DIR
+
+    (tmp_path / "models").mkdir()
+    spec = json.loads((BUILTIN_DIR / "demo-dx2d.json").read_text())
+    shutil.copy(BUILTIN_DIR / spec["weights"], tmp_path / "models" / "chest.pt")
+    (tmp_path / "models" / "chest.json").write_text(
+        json.dumps({**spec, "name": "chest", "weights": "chest.pt"}))
+    routes_file = tmp_path / "routes.toml"
+    routes_file.write_text("[[rule]]\nname = 'dx'\nmodality = ['DX']\nin_model_scope = true\n"
+                           "model = 'models/chest.json'\n")
+    routes = load_routes(routes_file)
+    assert routes.rules[0].model == str(tmp_path / "models" / "chest.json")
+    check_models(routes)
+    assert decide(routes, SeriesFacts(modality="DX")).model == routes.rules[0].model
+    assert decide(routes, SeriesFacts(modality="CT")).reason == "not_routed"
+    with pytest.raises(RoutesError, match="not a plain name or a model spec file"):
+        parse_routes("[[rule]]\nname = 'a'\nmodel = 'models/chest.exe'\n")
