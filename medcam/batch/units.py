@@ -27,14 +27,16 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from medcam.errors import MedcamError, NotAVolumeError
 from medcam.export.result_set import ALL_OUTPUTS, parse_outputs
 from medcam.export.types import ObjectKind
 from medcam.export.uids import safe_folder_name
 from medcam.model.spec import ModelSpec
-from medcam.routing import Decision
+
+if TYPE_CHECKING:
+    from medcam.routing import Decision
 
 __all__ = ["DicomwebLocation", "ModelIdentity", "RouteChoice", "WorkUnit", "content_key",
            "job_key", "listing_key", "reason_code", "sha256_of_file"]
