@@ -73,16 +73,26 @@ class JobStore:
 
         """
         now = time.time()
+        return self._insert_unless_duplicate(
+            new,
+            "INSERT INTO jobs (id, state, stage, source, study_instance_uid,"
+            " series_instance_uid, model, method, outputs, dedup_key, n_inputs,"
+            " created_at, updated_at)"
+            " VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (new.id, new.stage, new.source, new.study_instance_uid,
+             new.series_instance_uid, new.model, new.method, new.outputs,
+             new.dedup_key, new.n_inputs, now, now))
+
+    def _insert_unless_duplicate(self, new: NewJob, sql: str,
+                                 params: tuple[Any, ...]) -> tuple[Job, bool]:
+        """Run the INSERT of ``new``; on a ``dedup_key`` clash return the live twin.
+
+        Returns the inserted job and ``True``; or the existing job with the same
+        ``dedup_key`` that has not failed, and ``False``.
+        """
         try:
             with self.db.tx() as c:
-                c.execute(
-                    "INSERT INTO jobs (id, state, stage, source, study_instance_uid,"
-                    " series_instance_uid, model, method, outputs, dedup_key, n_inputs,"
-                    " created_at, updated_at)"
-                    " VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (new.id, new.stage, new.source, new.study_instance_uid,
-                     new.series_instance_uid, new.model, new.method, new.outputs,
-                     new.dedup_key, new.n_inputs, now, now))
+                c.execute(sql, params)
         except sqlite3.IntegrityError:
             row = self.db.read().execute(
                 "SELECT * FROM jobs WHERE dedup_key = ? AND state != 'failed'",
@@ -236,24 +246,15 @@ class JobStore:
         and ``False``.
         """
         now = time.time()
-        try:
-            with self.db.tx() as c:
-                c.execute(
-                    "INSERT INTO jobs (id, state, stage, source, study_instance_uid,"
-                    " series_instance_uid, model, method, outputs, dedup_key, n_inputs,"
-                    " result, created_at, updated_at, finished_at)"
-                    " VALUES (?, 'succeeded', 'done', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (new.id, new.source, new.study_instance_uid, new.series_instance_uid,
-                     new.model, new.method, new.outputs, new.dedup_key, new.n_inputs,
-                     json.dumps(result, sort_keys=True, allow_nan=False), now, now, now))
-        except sqlite3.IntegrityError:
-            row = self.db.read().execute(
-                "SELECT * FROM jobs WHERE dedup_key = ? AND state != 'failed'",
-                (new.dedup_key,)).fetchone()
-            if row is None:
-                raise
-            return Job.from_row(row), False
-        return self._must_get(new.id), True
+        return self._insert_unless_duplicate(
+            new,
+            "INSERT INTO jobs (id, state, stage, source, study_instance_uid,"
+            " series_instance_uid, model, method, outputs, dedup_key, n_inputs,"
+            " result, created_at, updated_at, finished_at)"
+            " VALUES (?, 'succeeded', 'done', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (new.id, new.source, new.study_instance_uid, new.series_instance_uid,
+             new.model, new.method, new.outputs, new.dedup_key, new.n_inputs,
+             json.dumps(result, sort_keys=True, allow_nan=False), now, now, now))
 
     def recover(self) -> int:
         """At start-up (single process per data folder): requeue jobs whose worker died."""
