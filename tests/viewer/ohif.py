@@ -181,6 +181,9 @@ class ViewerPage:
         self._thumbnail(description).dblclick()
         wait_until(lambda: self._viewport_has(description), timeout_s,
                    f"the viewport to show {description!r}")
+        # The display-set state changes before the overlay text is re-rendered.
+        wait_until(lambda: description in self.viewport_description(), timeout_s,
+                   f"the viewport overlay to name {description!r}")
 
     def _viewport_has(self, description: str) -> bool:
         state = self.state()
